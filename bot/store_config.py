@@ -1,0 +1,195 @@
+"""The store file: opening hours, service types and capacities, service intervals, messaging hours.
+
+It is YAML or TOML, validated at start; a problem is reported as one line naming the key.
+"""
+
+import datetime as dt
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import SetupError
+from bot.locales import LOCALES, Locale
+from bot.paths import EXAMPLE_STORE_FILE
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Localized(_Strict):
+    """A text the store writes itself, in every language Carebot speaks."""
+
+    zh_Hant: str = Field(alias="zh-Hant", min_length=1)
+    zh_Hans: str = Field(alias="zh-Hans", min_length=1)
+    en: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_text_for_all(cls, value: object) -> object:
+        # A plain string is the same text in every locale (brand names, for instance).
+        if isinstance(value, str):
+            return dict.fromkeys(LOCALES, value)
+        return value
+
+    def get(self, locale: Locale) -> str:
+        return {"zh-Hant": self.zh_Hant, "zh-Hans": self.zh_Hans, "en": self.en}[locale]
+
+
+class TimeSpan(_Strict):
+    """An opening span within one day, e.g. 08:30-17:30."""
+
+    start: dt.time
+    end: dt.time
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            match = _SPAN.match(value.strip())
+            if not match:
+                raise ValueError(f"expected HH:MM-HH:MM, got {value!r}")
+            h1, m1, h2, m2 = (int(part) for part in match.groups())
+            try:
+                return {"start": dt.time(h1, m1), "end": dt.time(h2, m2)}
+            except ValueError:
+                raise ValueError(f"{value!r} is not a time of day") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeSpan":
+        if self.end <= self.start:
+            raise ValueError(
+                f"closing time {self.end:%H:%M} is not after opening {self.start:%H:%M}"
+            )
+        return self
+
+
+class StoreIdentity(_Strict):
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: Localized
+    address: Localized | None = None
+    phone: str | None = None
+    market: Literal["taiwan", "mainland"] = "taiwan"
+
+
+class Booking(_Strict):
+    slot_minutes: int = Field(default=30, ge=10, le=240)
+    min_notice_hours: float = Field(default=2, ge=0)
+    horizon_days: int = Field(default=30, ge=1, le=365)
+    change_cutoff_hours: float = Field(default=2, ge=0)
+
+
+class ServiceType(_Strict):
+    name: Localized
+    capacity: int = Field(ge=1, le=1000, description="bookings a slot takes for this type")
+
+
+class Interval(_Strict):
+    km: int = Field(gt=0, le=100_000)
+    months: int = Field(gt=0, le=60)
+
+
+class ServiceIntervals(_Strict):
+    default: Interval = Interval(km=5000, months=6)
+    first_service: Interval = Interval(km=5000, months=6)
+    brands: dict[str, Interval] = {}
+    models: dict[str, Interval] = {}
+
+    def for_vehicle(self, brand: str | None, model: str | None) -> Interval:
+        """The most specific interval: model, then brand, then the store default."""
+        if model and model in self.models:
+            return self.models[model]
+        if brand and brand in self.brands:
+            return self.brands[brand]
+        return self.default
+
+
+class Messaging(_Strict):
+    hours: TimeSpan = TimeSpan(start=dt.time(9), end=dt.time(20))
+    marketing_per_week: int = Field(default=2, ge=0, le=50)
+
+
+class StoreConfig(_Strict):
+    """Everything about one store that is more than a single value."""
+
+    store: StoreIdentity
+    opening_hours: dict[str, list[TimeSpan]]
+    closed_dates: list[dt.date] = []
+    booking: Booking = Booking()
+    service_types: dict[str, ServiceType]
+    service_intervals: ServiceIntervals = ServiceIntervals()
+    brands: dict[str, list[str]] = {}
+    messaging: Messaging = Messaging()
+
+    @field_validator("opening_hours", mode="before")
+    @classmethod
+    def _week(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of mon..sun to hours")
+        unknown = set(value) - set(WEEKDAYS)
+        if unknown:
+            raise ValueError(f"unknown day {sorted(unknown)[0]!r}; use {', '.join(WEEKDAYS)}")
+        week: dict[str, object] = {}
+        for day in WEEKDAYS:
+            spans = value.get(day, "closed")
+            if spans in ("closed", None, []):
+                week[day] = []
+            elif isinstance(spans, str):
+                week[day] = [part for part in spans.split(",")]
+            else:
+                week[day] = spans
+        return week
+
+    @field_validator("service_types")
+    @classmethod
+    def _some_service(cls, value: dict[str, ServiceType]) -> dict[str, ServiceType]:
+        if not value:
+            raise ValueError("list at least one service type")
+        for code in value:
+            if not re.match(r"^[a-z][a-z0-9_]{0,31}$", code):
+                raise ValueError(f"service type code {code!r}: use lowercase letters, digits, _")
+        return value
+
+    def hours_on(self, day: dt.date) -> list[TimeSpan]:
+        """Opening spans on a date: none on closed dates."""
+        if day in self.closed_dates:
+            return []
+        return self.opening_hours[WEEKDAYS[day.weekday()]]
+
+
+def _read(path: Path) -> object:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".toml":
+        return tomllib.loads(text)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return yaml.safe_load(text)
+    raise ValueError("use a .yaml, .yml or .toml file")
+
+
+def load_store_config(path: Path | None) -> StoreConfig:
+    """Read and validate the store file; the shipped example when no path is given."""
+    path = path or EXAMPLE_STORE_FILE
+    subject = f"CAREBOT_STORE_FILE ({path})"
+    try:
+        data = _read(path)
+    except FileNotFoundError:
+        raise SetupError(subject, "no such file") from None
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise SetupError(subject, " ".join(str(exc).split())) from None
+    if not isinstance(data, dict):
+        raise SetupError(subject, "expected a mapping at the top level")
+    try:
+        return StoreConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise SetupError(subject, f"{where}: {message}") from None
