@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from bot.db import make_engine, make_sessionmaker, upgrade_schema
 from bot.store_config import StoreConfig, load_store_config
@@ -114,9 +119,7 @@ def _postgres_url(database: str) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[str]:
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A freshly migrated, empty database of each kind; PostgreSQL only when configured."""
     request.node.user_properties.append(("backend", request.param))
     if request.param == "sqlite":

@@ -26,7 +26,9 @@ async def test_times_come_back_aware_and_in_utc(
 ) -> None:
     taipei = dt.timezone(dt.timedelta(hours=8))
     async with transaction(sessions) as session:
-        store = await sync_store(session, store_config, timezone="Asia/Taipei", advisor_chat_id=None)
+        store = await sync_store(
+            session, store_config, timezone="Asia/Taipei", advisor_chat_id=None
+        )
         customer = Customer(
             store_id=store.id,
             name="王小明",
