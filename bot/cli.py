@@ -22,13 +22,16 @@ logger = logging.getLogger("bot")
 def run(args: argparse.Namespace) -> int:
     """Serve customers and advisors, with the scheduler, until SIGINT or SIGTERM."""
     from bot.app import build_application
-    from bot.startup import check_telegram, prepare_database
+    from bot.startup import preflight
 
     settings = _settings()
     store = load_store_config(settings.carebot_store_file)
     settings.token  # noqa: B018 - a missing token is reported before anything starts
-    asyncio.run(prepare_database(settings))
-    for problem in asyncio.run(check_telegram(settings)):
+    checked = asyncio.run(preflight(settings))
+    logger.info(
+        "connected to the Bot API as @%s; database schema is up to date", checked.bot_username
+    )
+    for problem in checked.problems:
         logger.warning("%s", problem)
     application = build_application(settings, store)
     if settings.uses_webhook:
@@ -74,7 +77,9 @@ def sandbox(args: argparse.Namespace) -> int:
 
 def _settings() -> Settings:
     settings = load_settings()
-    secrets = [settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""]
+    secrets = [
+        settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    ]
     if settings.webhook_secret is not None:
         secrets.append(settings.webhook_secret.get_secret_value())
     configure_logging(settings.carebot_log_level, secrets)

@@ -25,3 +25,5 @@ def configure_logging(level: str, secrets: list[str]) -> None:
     # httpx logs every request URL, and Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Alembic narrates every step; Carebot says once that the schema is up to date.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

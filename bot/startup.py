@@ -1,6 +1,7 @@
 """Checks before serving: the database is usable, the Bot API answers, the advisor chat fits."""
 
 import logging
+from dataclasses import dataclass
 
 from telegram import Bot, ChatMemberAdministrator, ChatMemberOwner
 from telegram.constants import ChatType
@@ -14,6 +15,30 @@ from bot.errors import SetupError
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks before serving found: who the bot is and what the operator should fix."""
+
+    bot_username: str
+    problems: list[str]
+
+
+async def preflight(settings: Settings) -> Preflight:
+    """Check the database and the Bot API, then bring the schema up to date.
+
+    Everything that can stop the start is checked before anything is changed, so a bad setting
+    costs one clear line and nothing else.
+    """
+    engine = make_engine(settings.database_url)
+    try:
+        await check_database(engine)
+        username, problems = await check_telegram(settings)
+        await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+    return Preflight(username, problems)
+
+
 async def prepare_database(settings: Settings) -> None:
     """Connect and bring the schema up to date; a one-line SetupError when that fails."""
     engine = make_engine(settings.database_url)
@@ -24,7 +49,7 @@ async def prepare_database(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def check_telegram(settings: Settings) -> list[str]:
+async def check_telegram(settings: Settings) -> tuple[str, list[str]]:
     """Reach the Bot API (fatal when not) and list what is missing in the advisor chat."""
     request = HTTPXRequest(connect_timeout=5, read_timeout=10)
     bot = Bot(settings.token, base_url=settings.telegram_api_base_url, request=request)
@@ -43,8 +68,7 @@ async def check_telegram(settings: Settings) -> list[str]:
             f"cannot reach the Bot API at {settings.telegram_api_base_url}: {reason}",
         ) from None
     try:
-        logger.info("connected to the Bot API as @%s", bot.username)
-        return await _advisor_chat_problems(bot, settings.advisor_chat_id)
+        return bot.username, await _advisor_chat_problems(bot, settings.advisor_chat_id)
     finally:
         await bot.shutdown()
 

@@ -19,8 +19,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.config import Settings, load_settings
 from bot.db import make_engine, make_sessionmaker, upgrade_schema
+from bot.sandbox import Sandbox
 from bot.store_config import StoreConfig, load_store_config
+from tests.harness import BOT_USERNAME, TOKEN, Harness
 
 ROOT = Path(__file__).resolve().parents[1]
 API_SPEC = ROOT.parent / "shared" / "telegram-bot-api" / "api.json"
@@ -150,3 +153,49 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_sessionmaker(engine)
+
+
+# --- the bot against the sandbox -------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox(api_spec: Path | None) -> Sandbox:
+    """A sandbox with the bot account; rate limits off (they have tests of their own)."""
+    sandbox = Sandbox(spec_path=api_spec, limits=None)
+    sandbox.add_bot(TOKEN, username=BOT_USERNAME)
+    return sandbox
+
+
+def harness_settings(database_url: str, advisor_chat_id: int, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "telegram_bot_token": TOKEN,
+        "database_url": database_url,
+        "advisor_chat_id": advisor_chat_id,
+        "carebot_timezone": "Asia/Taipei",
+        "carebot_default_locale": "zh-Hant",
+        "_env_file": None,
+    }
+    return load_settings(**(values | overrides))
+
+
+@pytest.fixture
+async def harness(
+    database_url: str, sandbox: Sandbox, store_config: StoreConfig
+) -> AsyncIterator[Harness]:
+    """The whole application on a fresh database, an advisors' forum, and no requests off-spec."""
+    advisor = sandbox.add_user("Chen", language_code="zh-hant", username="advisor_chen")
+    advisor_chat_id = sandbox.add_forum("Service advisors", members=[advisor])
+    harness = Harness(
+        sandbox=sandbox,
+        settings=harness_settings(database_url, advisor_chat_id),
+        store=store_config,
+        advisor_chat_id=advisor_chat_id,
+        advisor=advisor,
+    )
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+        await sandbox.aclose()
+    assert sandbox.violations == [], "the bot made requests that break the Bot API spec"
