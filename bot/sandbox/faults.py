@@ -29,8 +29,11 @@ class Faults:
         if not (self.server_errors or self.held or self.dropped):
             return None
         draw = self._random.random()
-        for kind, share in (("error", self.server_errors), ("hold", self.held),
-                            ("drop", self.dropped)):
+        for kind, share in (
+            ("error", self.server_errors),
+            ("hold", self.held),
+            ("drop", self.dropped),
+        ):
             if draw < share:
                 self.counts[kind] += 1
                 return kind

@@ -9,14 +9,30 @@ from bot.sandbox.records import JSON, StoredFile
 
 # Prefixes resembling Telegram's, so ids look familiar in logs; the rest is random.
 _ID_PREFIX = {
-    "photo": "AgACAgIAAxkBAA", "document": "BQACAgIAAxkBAA", "voice": "AwACAgIAAxkBAA",
-    "video": "BAACAgIAAxkBAA", "audio": "CQACAgIAAxkBAA", "sticker": "CAACAgIAAxkBAA",
+    "photo": "AgACAgIAAxkBAA",
+    "document": "BQACAgIAAxkBAA",
+    "voice": "AwACAgIAAxkBAA",
+    "video": "BAACAgIAAxkBAA",
+    "audio": "CQACAgIAAxkBAA",
+    "sticker": "CAACAgIAAxkBAA",
     "animation": "CgACAgIAAxkBAA",
 }
-_FOLDER = {"photo": "photos", "voice": "voice", "video": "videos", "audio": "music",
-           "sticker": "stickers", "animation": "animations"}
-_EXTENSION = {"photo": "jpg", "voice": "oga", "video": "mp4", "audio": "mp3", "sticker": "webp",
-              "animation": "mp4"}
+_FOLDER = {
+    "photo": "photos",
+    "voice": "voice",
+    "video": "videos",
+    "audio": "music",
+    "sticker": "stickers",
+    "animation": "animations",
+}
+_EXTENSION = {
+    "photo": "jpg",
+    "voice": "oga",
+    "video": "mp4",
+    "audio": "mp3",
+    "sticker": "webp",
+    "animation": "mp4",
+}
 _PHOTO_SIDES = (90, 320, 800, 1280)
 DEFAULT_PHOTO_SIZE = (1280, 960)
 
@@ -95,8 +111,15 @@ class FileStore:
             scale = side / longest
             w, h = max(1, round(width * scale)), max(1, round(height * scale))
             stored = self.add("photo", content, width=w, height=h, source_url=source_url)
-            sizes.append({"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                          "file_size": len(content), "width": w, "height": h})
+            sizes.append(
+                {
+                    "file_id": stored.file_id,
+                    "file_unique_id": stored.file_unique_id,
+                    "file_size": len(content),
+                    "width": w,
+                    "height": h,
+                }
+            )
         for size in sizes:
             self._photo_sets[size["file_id"]] = sizes
         return sizes

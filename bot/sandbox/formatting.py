@@ -13,8 +13,11 @@ from bot.sandbox.markdown import parse_markdown, parse_markdown_v2
 def parse_formatting(text: str, mode: Any, entities: Any) -> tuple[str, list[Entity]]:
     """Return (plain text, entities); parse errors are Telegram's "can't parse entities"."""
     if mode:
-        parser = {"html": parse_html, "markdownv2": parse_markdown_v2,
-                  "markdown": parse_markdown}.get(str(mode).lower())
+        parser = {
+            "html": parse_html,
+            "markdownv2": parse_markdown_v2,
+            "markdown": parse_markdown,
+        }.get(str(mode).lower())
         if parser is None:
             raise bad_request("unsupported parse_mode")
         try:

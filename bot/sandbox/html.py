@@ -210,8 +210,11 @@ class _Parser:
             href = opened.attrs.get("href", "")
             if href.startswith("tg://user?id="):
                 entity["type"] = "text_mention"
-                entity["user"] = {"id": int(href.split("=", 1)[1] or 0), "is_bot": False,
-                                  "first_name": ""}
+                entity["user"] = {
+                    "id": int(href.split("=", 1)[1] or 0),
+                    "is_bot": False,
+                    "first_name": "",
+                }
             else:
                 entity["type"] = "text_link"
                 entity["url"] = href or "".join(self.out)[-length:]

@@ -15,10 +15,25 @@ Clock = Callable[[], float]
 # Only these methods put messages into chats, so only they count against the flood limits.
 COUNTED_METHODS = frozenset(
     {
-        "sendmessage", "sendphoto", "senddocument", "sendvoice", "sendvideo", "sendaudio",
-        "sendsticker", "sendlocation", "sendcontact", "sendmediagroup", "sendanimation",
-        "sendvideonote", "sendvenue", "sendpoll", "senddice", "copymessage", "copymessages",
-        "forwardmessage", "forwardmessages",
+        "sendmessage",
+        "sendphoto",
+        "senddocument",
+        "sendvoice",
+        "sendvideo",
+        "sendaudio",
+        "sendsticker",
+        "sendlocation",
+        "sendcontact",
+        "sendmediagroup",
+        "sendanimation",
+        "sendvideonote",
+        "sendvenue",
+        "sendpoll",
+        "senddice",
+        "copymessage",
+        "copymessages",
+        "forwardmessage",
+        "forwardmessages",
     }
 )
 

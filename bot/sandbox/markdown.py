@@ -8,8 +8,14 @@ from bot.sandbox.entities import Entity, sort_entities, utf16_len
 from bot.sandbox.html import HtmlError as MarkupError
 
 RESERVED = set("_*[]()~`>#+-=|{}.!")
-_CLOSERS = {"bold": "*", "italic": "_", "underline": "__", "strikethrough": "~",
-            "spoiler": "||", "text_link": "]"}
+_CLOSERS = {
+    "bold": "*",
+    "italic": "_",
+    "underline": "__",
+    "strikethrough": "~",
+    "spoiler": "||",
+    "text_link": "]",
+}
 
 
 @dataclass
@@ -38,8 +44,9 @@ class _V2Parser:
 
     def add(self, kind: str, start: int, **extra: str) -> None:
         if self.length > start:
-            self.entities.append({"type": kind, "offset": start, "length": self.length - start,
-                                  **extra})
+            self.entities.append(
+                {"type": kind, "offset": start, "length": self.length - start, **extra}
+            )
 
     def run(self) -> tuple[str, list[Entity]]:
         src = self.source
@@ -51,8 +58,10 @@ class _V2Parser:
                     self.quote_start = self.length
                 self.i += 1
                 continue
-            if char == "\n" and self.quote_start is not None and not src.startswith(
-                ">", self.i + 1
+            if (
+                char == "\n"
+                and self.quote_start is not None
+                and not src.startswith(">", self.i + 1)
             ):
                 self.add("blockquote", self.quote_start)
                 self.quote_start = None
@@ -69,8 +78,13 @@ class _V2Parser:
                 self.open_simple()
                 continue
             if char == "[" or (char == "!" and src.startswith("![", self.i)):
-                self.stack.append(_Open("text_link" if char == "[" else "custom_emoji",
-                                        self.length, self.byte_offset(self.i)))
+                self.stack.append(
+                    _Open(
+                        "text_link" if char == "[" else "custom_emoji",
+                        self.length,
+                        self.byte_offset(self.i),
+                    )
+                )
                 self.i += 1 if char == "[" else 2
                 continue
             if char in RESERVED:
@@ -82,8 +96,9 @@ class _V2Parser:
         if self.quote_start is not None:
             self.add("blockquote", self.quote_start)
         if self.stack:
-            raise MarkupError("Can't find end of the entity starting at byte offset "
-                              f"{self.stack[-1].byte_offset}")
+            raise MarkupError(
+                f"Can't find end of the entity starting at byte offset {self.stack[-1].byte_offset}"
+            )
         return "".join(self.out), sort_entities(self.entities)
 
     def open_simple(self) -> None:
@@ -142,8 +157,11 @@ class _V2Parser:
             self.add("custom_emoji", opened.start, custom_emoji_id=emoji_id)
         elif target.startswith("tg://user?id="):
             self.add("text_mention", opened.start)
-            self.entities[-1]["user"] = {"id": int(target.split("=", 1)[1] or 0),
-                                         "is_bot": False, "first_name": ""}
+            self.entities[-1]["user"] = {
+                "id": int(target.split("=", 1)[1] or 0),
+                "is_bot": False,
+                "first_name": "",
+            }
         else:
             self.add("text_link", opened.start, url=target)
 
@@ -162,8 +180,9 @@ class _V2Parser:
         while True:
             if j >= len(src):
                 kind = "Pre" if fence == "```" else "Code"
-                raise MarkupError(f"Can't find end of {kind} entity at byte offset "
-                                  f"{self.byte_offset(begin)}")
+                raise MarkupError(
+                    f"Can't find end of {kind} entity at byte offset {self.byte_offset(begin)}"
+                )
             if src[j] == "\\" and j + 1 < len(src) and src[j + 1] in "`\\":
                 self.emit(src[j + 1])
                 j += 2

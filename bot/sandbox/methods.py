@@ -46,8 +46,16 @@ WEBHOOK_CONFLICT = (
 )
 CHAT_ACTIONS = frozenset(
     {
-        "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-        "upload_document", "choose_sticker", "find_location", "record_video_note",
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
         "upload_video_note",
     }
 )
@@ -57,9 +65,16 @@ _UPLOAD_LIMIT = {"photo": 10 * 1024 * 1024}
 _DEFAULT_UPLOAD_LIMIT = 50 * 1024 * 1024
 _DOWNLOAD_LIMIT = 20 * 1024 * 1024
 _INLINE_ACTIONS = (
-    "url", "callback_data", "web_app", "login_url", "switch_inline_query",
-    "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "copy_text",
-    "callback_game", "pay",
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
 )
 
 
@@ -144,12 +159,15 @@ def _check_inline_keyboard(markup: JSON) -> None:
     for row in rows:
         for button in row:
             if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-                raise violation("can't parse inline keyboard button: Field \"text\" must be of "
-                                "type String")
+                raise violation(
+                    'can\'t parse inline keyboard button: Field "text" must be of type String'
+                )
             actions = [key for key in _INLINE_ACTIONS if key in button]
             if not actions:
-                raise violation("can't parse inline keyboard button: Text buttons are unallowed "
-                                "in the inline keyboard")
+                raise violation(
+                    "can't parse inline keyboard button: Text buttons are unallowed "
+                    "in the inline keyboard"
+                )
             if "callback_data" in button:
                 data = button["callback_data"]
                 if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= 64:
@@ -178,8 +196,9 @@ def _markup(call: Call, allow_reply_keyboards: bool = True) -> JSON | None:
         for row in normalized:
             for button in row:
                 if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-                    raise violation("can't parse keyboard button: Field \"text\" must be of "
-                                    "type String")
+                    raise violation(
+                        'can\'t parse keyboard button: Field "text" must be of type String'
+                    )
         return {**markup, "keyboard": normalized}
     if markup.get("remove_keyboard") is True or markup.get("force_reply") is True:
         return markup
@@ -216,8 +235,9 @@ def _reply(call: Call, chat: Chat) -> tuple[StoredMessage | None, JSON | None]:
     if quote is None:
         return target, None
     body = target.body or ""
-    quote_text, _ = parse_formatting(str(quote), reply.get("quote_parse_mode"),
-                                     reply.get("quote_entities"))
+    quote_text, _ = parse_formatting(
+        str(quote), reply.get("quote_parse_mode"), reply.get("quote_entities")
+    )
     if quote_text not in body:
         raise bad_request("QUOTE_TEXT_INVALID")
     position = reply.get("quote_position")
@@ -252,8 +272,7 @@ def _flood(call: Call, chat: Chat, count: int = 1) -> None:
 
 
 def _post(call: Call, chat: Chat, placement: JSON, markup: JSON | None, **content: Any) -> JSON:
-    message = call.sandbox.new_message(chat, call.bot, reply_markup=markup, **placement,
-                                       **content)
+    message = call.sandbox.new_message(chat, call.bot, reply_markup=markup, **placement, **content)
     if markup is not None and "keyboard" in markup:
         chat.reply_keyboard = markup
     elif markup is not None and markup.get("remove_keyboard"):
@@ -273,8 +292,13 @@ def _file_payload(
             sizes = files.add_photo(b"", source_url=value)
             return {"photo": sizes}, [size["file_id"] for size in sizes]
         name = value.rsplit("/", 1)[-1] or None
-        stored = files.add(kind, b"", file_name=name, source_url=value,
-                           mime_type=mimetypes.guess_type(name or "")[0])
+        stored = files.add(
+            kind,
+            b"",
+            file_name=name,
+            source_url=value,
+            mime_type=mimetypes.guess_type(name or "")[0],
+        )
         return {kind: files.payload(stored, **extra)}, [stored.file_id]
     if isinstance(value, Upload):
         if len(value.content) > _UPLOAD_LIMIT.get(kind, _DEFAULT_UPLOAD_LIMIT):
@@ -286,8 +310,12 @@ def _file_payload(
         if not mime_type or mime_type == "application/octet-stream":
             mime_type = mimetypes.guess_type(value.filename)[0] or mime_type
         stored = files.add(
-            kind, value.content, mime_type=mime_type, file_name=value.filename,
-            width=_maybe_int(details.get("width")), height=_maybe_int(details.get("height")),
+            kind,
+            value.content,
+            mime_type=mime_type,
+            file_name=value.filename,
+            width=_maybe_int(details.get("width")),
+            height=_maybe_int(details.get("height")),
             duration=_maybe_int(details.get("duration")),
         )
         return {kind: files.payload(stored, **extra)}, [stored.file_id]
@@ -323,14 +351,21 @@ def _send_file(call: Call, kind: str) -> JSON:
         p.string("caption"), p.string("parse_mode"), p.raw("caption_entities"), caption=True
     )
     markup = _markup(call)
-    details = {key: p.raw(key) for key in ("duration", "width", "height", "performer", "title",
-                                            "emoji") if key in p}
+    details = {
+        key: p.raw(key)
+        for key in ("duration", "width", "height", "performer", "title", "emoji")
+        if key in p
+    }
     media, file_ids = _file_payload(call, kind, value, details)
     _flood(call, chat)
     content: JSON = {"kind": kind, "media": media, "file_ids": file_ids}
     if caption:
-        content.update(caption=caption, caption_entities=caption_entities,
-                       source=p.string("caption"), parse_mode=p.string("parse_mode"))
+        content.update(
+            caption=caption,
+            caption_entities=caption_entities,
+            source=p.string("caption"),
+            parse_mode=p.string("parse_mode"),
+        )
     return _post(call, chat, placement, markup, **content)
 
 
@@ -548,14 +583,18 @@ def deleteWebhook(call: Call) -> Result:
 def getWebhookInfo(call: Call) -> JSON:
     """Describe the webhook and the pending update count."""
     bot = call.bot
-    info: JSON = {"url": "", "has_custom_certificate": False,
-                  "pending_update_count": len(bot.updates)}
+    info: JSON = {
+        "url": "",
+        "has_custom_certificate": False,
+        "pending_update_count": len(bot.updates),
+    }
     hook = bot.webhook
     if hook is not None:
         info.update(url=hook.url, max_connections=hook.max_connections, ip_address="127.0.0.1")
         if hook.last_error_date:
-            info.update(last_error_date=hook.last_error_date,
-                        last_error_message=hook.last_error_message)
+            info.update(
+                last_error_date=hook.last_error_date, last_error_message=hook.last_error_message
+            )
         if bot.allowed_updates:
             info["allowed_updates"] = bot.allowed_updates
     return info
@@ -573,17 +612,28 @@ def getChat(call: Call) -> JSON:
         accent_color_id=chat.id % 7,
         max_reaction_count=11,
         accepted_gift_types={
-            "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
-            "premium_subscription": False, "gifts_from_channels": False,
+            "unlimited_gifts": False,
+            "limited_gifts": False,
+            "unique_gifts": False,
+            "premium_subscription": False,
+            "gifts_from_channels": False,
         },
     )
     if chat.is_group:
         info["permissions"] = {
-            "can_send_messages": True, "can_send_audios": True, "can_send_documents": True,
-            "can_send_photos": True, "can_send_videos": True, "can_send_video_notes": True,
-            "can_send_voice_notes": True, "can_send_polls": True,
-            "can_send_other_messages": True, "can_add_web_page_previews": True,
-            "can_change_info": False, "can_invite_users": True, "can_pin_messages": False,
+            "can_send_messages": True,
+            "can_send_audios": True,
+            "can_send_documents": True,
+            "can_send_photos": True,
+            "can_send_videos": True,
+            "can_send_video_notes": True,
+            "can_send_voice_notes": True,
+            "can_send_polls": True,
+            "can_send_other_messages": True,
+            "can_add_web_page_previews": True,
+            "can_change_info": False,
+            "can_invite_users": True,
+            "can_pin_messages": False,
             "can_manage_topics": False,
         }
         if chat.description:
@@ -615,8 +665,9 @@ def getChatAdministrators(call: Call) -> list[JSON]:
     sandbox = call.sandbox
     ids = list(chat.members) + [b for b in sandbox.bots if b not in chat.members]
     members = [sandbox.member(chat, account_id) for account_id in ids]
-    return [_render_member(call, chat, m) for m in members
-            if m.status in {"creator", "administrator"}]
+    return [
+        _render_member(call, chat, m) for m in members if m.status in {"creator", "administrator"}
+    ]
 
 
 @api
@@ -706,8 +757,17 @@ def sendMessage(call: Call) -> JSON:
     text, entities = _formatted(raw, p.string("parse_mode"), p.raw("entities"), caption=False)
     markup = _markup(call)
     _flood(call, chat)
-    return _post(call, chat, placement, markup, kind="text", text=text, entities=entities,
-                 source=raw, parse_mode=p.string("parse_mode"))
+    return _post(
+        call,
+        chat,
+        placement,
+        markup,
+        kind="text",
+        text=text,
+        entities=entities,
+        source=raw,
+        parse_mode=p.string("parse_mode"),
+    )
 
 
 @api
@@ -807,20 +867,27 @@ def sendMediaGroup(call: Call) -> list[JSON]:
     for item in items:
         kind = item["type"]
         caption, caption_entities = _formatted(
-            item.get("caption"), item.get("parse_mode"), item.get("caption_entities"),
+            item.get("caption"),
+            item.get("parse_mode"),
+            item.get("caption_entities"),
             caption=True,
         )
-        media, file_ids = _file_payload(call, kind, call.params.attachment(item.get("media")),
-                                        item)
+        media, file_ids = _file_payload(call, kind, call.params.attachment(item.get("media")), item)
         content: JSON = {"kind": kind, "media": media, "file_ids": file_ids}
         if caption:
-            content.update(caption=caption, caption_entities=caption_entities,
-                           source=item.get("caption"), parse_mode=item.get("parse_mode"))
+            content.update(
+                caption=caption,
+                caption_entities=caption_entities,
+                source=item.get("caption"),
+                parse_mode=item.get("parse_mode"),
+            )
         prepared.append(content)
     _flood(call, chat, len(prepared))
     group_id = str(secrets.randbelow(10**17) + 10**17)
-    return [_post(call, chat, placement, None, media_group_id=group_id, **content)
-            for content in prepared]
+    return [
+        _post(call, chat, placement, None, media_group_id=group_id, **content)
+        for content in prepared
+    ]
 
 
 @api
@@ -843,8 +910,14 @@ def forwardMessage(call: Call) -> JSON:
     _, message = _source_message(call, "forward", call.params.integer("message_id"))
     placement = _placement(call, chat)
     _flood(call, chat)
-    return _post(call, chat, placement, None, forward_origin=_forward_origin(call, message),
-                 **_content_of(message))
+    return _post(
+        call,
+        chat,
+        placement,
+        None,
+        forward_origin=_forward_origin(call, message),
+        **_content_of(message),
+    )
 
 
 @api
@@ -861,8 +934,15 @@ def forwardMessages(call: Call) -> list[JSON]:
         group = message.media_group_id and groups.setdefault(
             message.media_group_id, str(secrets.randbelow(10**17) + 10**17)
         )
-        posted = _post(call, chat, placement, None, forward_origin=_forward_origin(call, message),
-                       media_group_id=group or None, **_content_of(message))
+        posted = _post(
+            call,
+            chat,
+            placement,
+            None,
+            forward_origin=_forward_origin(call, message),
+            media_group_id=group or None,
+            **_content_of(message),
+        )
         results.append({"message_id": posted["message_id"]})
     return results
 
@@ -893,8 +973,12 @@ def copyMessage(call: Call) -> JSON:
         caption, caption_entities = _formatted(
             p.string("caption"), p.string("parse_mode"), p.raw("caption_entities"), caption=True
         )
-        content.update(caption=caption or None, caption_entities=caption_entities,
-                       source=p.string("caption"), parse_mode=p.string("parse_mode"))
+        content.update(
+            caption=caption or None,
+            caption_entities=caption_entities,
+            source=p.string("caption"),
+            parse_mode=p.string("parse_mode"),
+        )
     markup = _markup(call)
     _flood(call, chat)
     posted = _post(call, chat, placement, markup, **content)
@@ -940,8 +1024,15 @@ def editMessageText(call: Call) -> JSON:
     markup = _markup(call, allow_reply_keyboards=False)
     if (text, entities, markup) == (message.text, message.entities, _inline_markup(message)):
         raise bad_request(NOT_MODIFIED)
-    return _apply_edit(call, message, markup, text=text, entities=entities, source=raw,
-                       parse_mode=p.string("parse_mode"))
+    return _apply_edit(
+        call,
+        message,
+        markup,
+        text=text,
+        entities=entities,
+        source=raw,
+        parse_mode=p.string("parse_mode"),
+    )
 
 
 @api
@@ -952,15 +1043,24 @@ def editMessageCaption(call: Call) -> JSON:
     if message.text is not None or message.kind in {"location", "contact", "sticker"}:
         raise bad_request("there is no caption in the message to edit")
     caption, entities = _formatted(
-        p.string("caption") or "", p.string("parse_mode"), p.raw("caption_entities"),
+        p.string("caption") or "",
+        p.string("parse_mode"),
+        p.raw("caption_entities"),
         caption=True,
     )
     markup = _markup(call, allow_reply_keyboards=False)
     current = (message.caption or "", message.caption_entities, _inline_markup(message))
     if (caption, entities, markup) == current:
         raise bad_request(NOT_MODIFIED)
-    return _apply_edit(call, message, markup, caption=caption or None, caption_entities=entities,
-                       source=p.string("caption"), parse_mode=p.string("parse_mode"))
+    return _apply_edit(
+        call,
+        message,
+        markup,
+        caption=caption or None,
+        caption_entities=entities,
+        source=p.string("caption"),
+        parse_mode=p.string("parse_mode"),
+    )
 
 
 @api
@@ -1025,8 +1125,13 @@ def answerCallbackQuery(call: Call) -> bool:
         raise violation("MESSAGE_TOO_LONG")
     query.answered = True
     call.sandbox.callback_answers.append(
-        CallbackAnswer(query_id, text, p.boolean("show_alert"), p.string("url"),
-                       p.integer("cache_time", 0) or 0)
+        CallbackAnswer(
+            query_id,
+            text,
+            p.boolean("show_alert"),
+            p.string("url"),
+            p.integer("cache_time", 0) or 0,
+        )
     )
     return True
 
@@ -1153,8 +1258,9 @@ def createForumTopic(call: Call) -> JSON:
     color = p.integer("icon_color")
     if color is not None and color not in TOPIC_COLORS:
         raise bad_request("TOPIC_ICON_COLOR_INVALID")  # only the six documented colors work
-    topic, _ = call.sandbox.open_topic(chat, call.bot, name, color,
-                                       p.string("icon_custom_emoji_id"))
+    topic, _ = call.sandbox.open_topic(
+        chat, call.bot, name, color, p.string("icon_custom_emoji_id")
+    )
     return topic.to_api()
 
 
@@ -1236,4 +1342,3 @@ def getFile(call: Call) -> JSON:
 def implemented() -> list[str]:
     """The Bot API methods the sandbox serves, in their documented spelling."""
     return sorted(handler.__name__ for handler in REGISTRY.values())
-

@@ -301,8 +301,11 @@ class StoredMessage:
     def snapshot(self) -> Revision:
         """Capture the editable content before an edit."""
         return Revision(
-            self.text, self.caption, copy.deepcopy(self.entities or self.caption_entities),
-            copy.deepcopy(self.reply_markup), self.edit_date,
+            self.text,
+            self.caption,
+            copy.deepcopy(self.entities or self.caption_entities),
+            copy.deepcopy(self.reply_markup),
+            self.edit_date,
         )
 
 

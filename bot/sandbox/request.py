@@ -64,18 +64,21 @@ class SandboxRequest(BaseRequest):
             return self.sandbox.download(match.group(1), match.group(2))
         match = _METHOD_PATH.search(path)
         if match is None:
-            return 404, json.dumps({"ok": False, "error_code": 404,
-                                    "description": "Not Found"}).encode()
+            return 404, json.dumps(
+                {"ok": False, "error_code": 404, "description": "Not Found"}
+            ).encode()
         timeout = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
         values: dict[str, object] = dict(request_data.json_parameters) if request_data else {}
         files = uploads_of(request_data) if request_data and request_data.contains_files else {}
-        answer = await self.sandbox.call(match.group(1), match.group(2), values, files,
-                                         read_timeout=timeout)
+        answer = await self.sandbox.call(
+            match.group(1), match.group(2), values, files, read_timeout=timeout
+        )
         if answer.action == "hold":
             hold = self.sandbox.faults.hold_seconds
             await asyncio.sleep(min(hold, timeout) if timeout is not None else hold)
             raise TimedOut
         if answer.action == "drop":
-            raise NetworkError("httpx.RemoteProtocolError: Server disconnected without sending "
-                               "a response.")
+            raise NetworkError(
+                "httpx.RemoteProtocolError: Server disconnected without sending a response."
+            )
         return answer.status, answer.payload()

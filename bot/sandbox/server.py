@@ -118,10 +118,13 @@ class _ControlHandler(_SandboxHandler):
         self.send_json(404 if isinstance(error, LookupError) else 400, {"error": str(error)})
 
     def delivered(self, message: StoredMessage | None, update: JSON | None) -> None:
-        self.send_json(200, {
-            "message": self.sandbox.render(message) if message else None,
-            "update": update,
-        })
+        self.send_json(
+            200,
+            {
+                "message": self.sandbox.render(message) if message else None,
+                "update": update,
+            },
+        )
 
 
 class UsersHandler(_ControlHandler):
@@ -131,8 +134,11 @@ class UsersHandler(_ControlHandler):
         try:
             data = self.json_body()
             user = self.sandbox.add_user(
-                data["first_name"], data.get("language_code", "en"), data.get("username"),
-                data.get("last_name"), data.get("phone_number"),
+                data["first_name"],
+                data.get("language_code", "en"),
+                data.get("username"),
+                data.get("last_name"),
+                data.get("phone_number"),
             )
         except (KeyError, ValueError) as error:
             self.fail(error)
@@ -149,17 +155,23 @@ class UserActionHandler(_ControlHandler):
             data = self.json_body()
             sandbox = self.sandbox
             if action == "send":
-                done = sandbox.send_text(user, data["text"], chat_id=data.get("chat_id"),
-                                         thread_id=data.get("thread_id"),
-                                         reply_to=data.get("reply_to"))
+                done = sandbox.send_text(
+                    user,
+                    data["text"],
+                    chat_id=data.get("chat_id"),
+                    thread_id=data.get("thread_id"),
+                    reply_to=data.get("reply_to"),
+                )
             elif action == "contact":
-                done = sandbox.send_contact(user, data.get("phone_number"),
-                                            chat_id=data.get("chat_id"))
+                done = sandbox.send_contact(
+                    user, data.get("phone_number"), chat_id=data.get("chat_id")
+                )
             elif action == "callback":
                 chat_id = int(data.get("chat_id", user.id))
                 message = sandbox.message(chat_id, int(data["message_id"]))
-                done = sandbox.press_button(user, message, data["data"],
-                                            forge=bool(data.get("forge")))
+                done = sandbox.press_button(
+                    user, message, data["data"], forge=bool(data.get("forge"))
+                )
             elif action in {"block", "unblock"}:
                 update = (sandbox.block_bot if action == "block" else sandbox.unblock_bot)(user)
                 self.delivered(None, update)
@@ -177,10 +189,10 @@ class ChatMessagesHandler(_ControlHandler):
 
     def get(self, chat_id: str) -> None:
         messages = self.sandbox.messages(int(chat_id))
-        self.send_json(200, [
-            {**self.sandbox.render(m), "html": m.html, "from_bot": m.from_bot}
-            for m in messages
-        ])
+        self.send_json(
+            200,
+            [{**self.sandbox.render(m), "html": m.html, "from_bot": m.from_bot} for m in messages],
+        )
 
 
 class StateHandler(_ControlHandler):
@@ -223,19 +235,21 @@ class SandboxServer:
 def make_app(sandbox: Sandbox) -> Application:
     """The tornado application serving a sandbox."""
     args = {"sandbox": sandbox}
-    return Application([
-        (r"/bot([^/]+)/([^/]+)", BotApiHandler, args),
-        (r"/file/bot([^/]+)/(.+)", FileHandler, args),
-        (r"/sandbox/users", UsersHandler, args),
-        (r"/sandbox/users/(-?\d+)/(\w+)", UserActionHandler, args),
-        (r"/sandbox/chats/(-?\d+)/messages", ChatMessagesHandler, args),
-        (r"/sandbox/state", StateHandler, args),
-    ], log_function=_log_request)
+    return Application(
+        [
+            (r"/bot([^/]+)/([^/]+)", BotApiHandler, args),
+            (r"/file/bot([^/]+)/(.+)", FileHandler, args),
+            (r"/sandbox/users", UsersHandler, args),
+            (r"/sandbox/users/(-?\d+)/(\w+)", UserActionHandler, args),
+            (r"/sandbox/chats/(-?\d+)/messages", ChatMessagesHandler, args),
+            (r"/sandbox/state", StateHandler, args),
+        ],
+        log_function=_log_request,
+    )
 
 
 def _log_request(handler: RequestHandler) -> None:
-    logger.debug("%s %s -> %s", handler.request.method, handler.request.path,
-                 handler.get_status())
+    logger.debug("%s %s -> %s", handler.request.method, handler.request.path, handler.get_status())
 
 
 async def serve_http(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:

@@ -127,8 +127,12 @@ class Spec:
                     report.errors.append(f'parameter "{spec_field.name}" is required')
                 continue
             self._check(
-                spec_field.types, params[spec_field.name], spec_field.name, report,
-                owner=definition["name"], spec_field=spec_field,
+                spec_field.types,
+                params[spec_field.name],
+                spec_field.name,
+                report,
+                owner=definition["name"],
+                spec_field=spec_field,
             )
         if report.errors and report.answer is None:
             report.answer = report.errors[0]
@@ -248,8 +252,9 @@ class Spec:
         for spec_field in known.values():
             if spec_field.name not in obj:
                 if spec_field.required:
-                    report.errors.append(f'{path}: field "{spec_field.name}" of {type_name} '
-                                         "is required")
+                    report.errors.append(
+                        f'{path}: field "{spec_field.name}" of {type_name} is required'
+                    )
                 continue
             sub_path = f"{path}.{spec_field.name}"
             field_value = obj[spec_field.name]

@@ -36,8 +36,10 @@ async def deliver_forever(sandbox: Sandbox, bot: BotAccount) -> None:
                 webhook.url, json=update, headers=headers, timeout=10.0
             )
             if not 200 <= response.status_code <= 299:
-                error = f"Wrong response from the webhook: {response.status_code} " \
-                        f"{response.reason_phrase}"
+                error = (
+                    f"Wrong response from the webhook: {response.status_code} "
+                    f"{response.reason_phrase}"
+                )
         except httpx.HTTPError as exc:
             # Telegram reports network failures in similar words in getWebhookInfo.
             error = f"Connection failed: {exc.__class__.__name__}"
@@ -55,7 +57,8 @@ async def deliver_forever(sandbox: Sandbox, bot: BotAccount) -> None:
         delays = sandbox.webhook_retry_delays or (1.0,)
         delay = delays[min(failures, len(delays) - 1)]
         failures += 1
-        logger.info("Webhook delivery to %s failed (%s); retrying in %.1f s",
-                    webhook.url, error, delay)
+        logger.info(
+            "Webhook delivery to %s failed (%s); retrying in %.1f s", webhook.url, error, delay
+        )
         sandbox.notify()
         await asyncio.sleep(delay)

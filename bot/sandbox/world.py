@@ -195,8 +195,9 @@ class Sandbox:
             return Answer(0, {}, action="hold")
         params = Params(values, files)
         bot = self.authenticate(token)
-        record = RequestRecord(method, params.readable(), 0, None, bot.id if bot else None,
-                               sorted(params.files))
+        record = RequestRecord(
+            method, params.readable(), 0, None, bot.id if bot else None, sorted(params.files)
+        )
         self.requests.append(record)
         try:
             if bot is None:
@@ -225,8 +226,9 @@ class Sandbox:
         except Exception as error:  # a sandbox bug must not look like a Telegram answer
             logger.exception("Sandbox failed while serving %s", method)
             self.internal_errors.append(f"{method}: {error!r}")
-            answer = Answer(500, {"ok": False, "error_code": 500,
-                                  "description": "Internal Server Error"})
+            answer = Answer(
+                500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+            )
         record.status = answer.status
         record.description = answer.body.get("description")
         self.notify()
@@ -345,9 +347,7 @@ class Sandbox:
         """Create a forum supergroup; the bots are admins with ``bot_rights`` (None: member)."""
         chat = Chat(id=self._next_supergroup_id, type="supergroup", title=title, is_forum=True)
         self._next_supergroup_id -= 1
-        bot_member = (
-            Member(0, "administrator", bot_rights) if bot_rights is not None else Member(0)
-        )
+        bot_member = Member(0, "administrator", bot_rights) if bot_rights is not None else Member(0)
         return self._populate(chat, members, admins, owner, bot_member)
 
     def add_supergroup(
@@ -438,9 +438,7 @@ class Sandbox:
         """Unix time for message dates."""
         return int(time.time())
 
-    def new_message(
-        self, chat: Chat, sender: User | BotAccount, **content: Any
-    ) -> StoredMessage:
+    def new_message(self, chat: Chat, sender: User | BotAccount, **content: Any) -> StoredMessage:
         """Store a new message in ``chat`` with the next message id."""
         message = StoredMessage(
             chat_id=chat.id,
@@ -569,8 +567,10 @@ class Sandbox:
             member = self.member(chat, account.id)
             if not member.present or account.id == message.sender_id:
                 continue
-            if account.privacy and member.status != "administrator" and not self._addressed(
-                message, account
+            if (
+                account.privacy
+                and member.status != "administrator"
+                and not self._addressed(message, account)
             ):
                 continue
             audience.append(account)
@@ -631,15 +631,25 @@ class Sandbox:
     ) -> tuple[Topic, StoredMessage]:
         """Create a topic and its service message (whose id becomes the thread id)."""
         thread_id = chat.next_message_id
-        topic = Topic(thread_id, name, icon_color or TOPIC_COLORS[0], icon_custom_emoji_id,
-                      creator_id=creator.id)
+        topic = Topic(
+            thread_id,
+            name,
+            icon_color or TOPIC_COLORS[0],
+            icon_custom_emoji_id,
+            creator_id=creator.id,
+        )
         chat.topics[thread_id] = topic
         created: JSON = {"name": name, "icon_color": topic.icon_color}
         if icon_custom_emoji_id:
             created["icon_custom_emoji_id"] = icon_custom_emoji_id
         message = self.new_message(
-            chat, creator, kind="forum_topic_created", media={"forum_topic_created": created},
-            message_thread_id=thread_id, is_topic_message=True, service=True,
+            chat,
+            creator,
+            kind="forum_topic_created",
+            media={"forum_topic_created": created},
+            message_thread_id=thread_id,
+            is_topic_message=True,
+            service=True,
         )
         return topic, message
 
@@ -648,8 +658,13 @@ class Sandbox:
     ) -> StoredMessage:
         """Post a topic service message (closed, reopened, edited)."""
         return self.new_message(
-            chat, actor, kind=kind, media={kind: payload},
-            message_thread_id=topic.thread_id, is_topic_message=True, service=True,
+            chat,
+            actor,
+            kind=kind,
+            media={kind: payload},
+            message_thread_id=topic.thread_id,
+            is_topic_message=True,
+            service=True,
         )
 
     def remove_topic(self, chat: Chat, topic: Topic) -> None:
@@ -704,11 +719,18 @@ class Sandbox:
             body = (target.body if target else None) or ""
             if quote not in body:
                 raise ValueError("quote must be a part of the replied message")
-            quote_data = {"text": quote, "position": utf16_len(body[: body.index(quote)]),
-                          "is_manual": True}
+            quote_data = {
+                "text": quote,
+                "position": utf16_len(body[: body.index(quote)]),
+                "is_manual": True,
+            }
         message = self.new_message(
-            chat, user, message_thread_id=thread, is_topic_message=in_topic,
-            reply_to_message_id=target.message_id if target else None, quote=quote_data,
+            chat,
+            user,
+            message_thread_id=thread,
+            is_topic_message=in_topic,
+            reply_to_message_id=target.message_id if target else None,
+            quote=quote_data,
             **content,
         )
         if chat.type == "private":
@@ -728,8 +750,14 @@ class Sandbox:
     ) -> Delivered:
         """The user sends a text message (to the bot's private chat unless ``chat_id``)."""
         return self._post_as_user(
-            user, chat_id, thread_id, reply_to, bot, quote=quote,
-            text=text, entities=detect_entities(text, entities),
+            user,
+            chat_id,
+            thread_id,
+            reply_to,
+            bot,
+            quote=quote,
+            text=text,
+            entities=detect_entities(text, entities),
         )
 
     def send_contact(
@@ -753,8 +781,9 @@ class Sandbox:
         }
         if last_name or (first_name is None and user.last_name):
             contact["last_name"] = last_name or user.last_name
-        return self._post_as_user(user, chat_id, None, None, bot, kind="contact",
-                                  media={"contact": contact})
+        return self._post_as_user(
+            user, chat_id, None, None, bot, kind="contact", media={"contact": contact}
+        )
 
     def send_location(
         self,
@@ -767,7 +796,11 @@ class Sandbox:
     ) -> Delivered:
         """The user shares a location."""
         return self._post_as_user(
-            user, chat_id, thread_id, None, bot,
+            user,
+            chat_id,
+            thread_id,
+            None,
+            bot,
             media={"location": {"latitude": latitude, "longitude": longitude}},
             kind="location",
         )
@@ -834,8 +867,18 @@ class Sandbox:
         bot: Any = None,
     ) -> Delivered:
         """The user sends a document."""
-        return self._send_file(user, "document", data, caption, chat_id, thread_id, reply_to,
-                               bot, file_name=file_name, mime_type=mime_type)
+        return self._send_file(
+            user,
+            "document",
+            data,
+            caption,
+            chat_id,
+            thread_id,
+            reply_to,
+            bot,
+            file_name=file_name,
+            mime_type=mime_type,
+        )
 
     def send_voice(
         self,
@@ -849,8 +892,18 @@ class Sandbox:
         bot: Any = None,
     ) -> Delivered:
         """The user sends a voice note."""
-        return self._send_file(user, "voice", data, caption, chat_id, thread_id, reply_to, bot,
-                               duration=duration, mime_type="audio/ogg")
+        return self._send_file(
+            user,
+            "voice",
+            data,
+            caption,
+            chat_id,
+            thread_id,
+            reply_to,
+            bot,
+            duration=duration,
+            mime_type="audio/ogg",
+        )
 
     def send_video(
         self,
@@ -866,9 +919,20 @@ class Sandbox:
         bot: Any = None,
     ) -> Delivered:
         """The user sends a video."""
-        return self._send_file(user, "video", data, caption, chat_id, thread_id, reply_to, bot,
-                               duration=duration, width=width, height=height,
-                               mime_type="video/mp4")
+        return self._send_file(
+            user,
+            "video",
+            data,
+            caption,
+            chat_id,
+            thread_id,
+            reply_to,
+            bot,
+            duration=duration,
+            width=width,
+            height=height,
+            mime_type="video/mp4",
+        )
 
     def send_sticker(
         self,
@@ -879,8 +943,19 @@ class Sandbox:
         bot: Any = None,
     ) -> Delivered:
         """The user sends a sticker."""
-        return self._send_file(user, "sticker", b"RIFF sandbox-sticker WEBP", None, chat_id,
-                               thread_id, None, bot, emoji=emoji, width=512, height=512)
+        return self._send_file(
+            user,
+            "sticker",
+            b"RIFF sandbox-sticker WEBP",
+            None,
+            chat_id,
+            thread_id,
+            None,
+            bot,
+            emoji=emoji,
+            width=512,
+            height=512,
+        )
 
     def send_album(
         self,
@@ -899,11 +974,16 @@ class Sandbox:
         for index, item in enumerate(items):
             kind, data = ("photo", item) if isinstance(item, bytes) else item
             content = self._user_file_content(kind, data, caption if index == 0 else None)
-            delivered.append(self._post_as_user(user, chat_id, thread_id, None, bot,
-                                                media_group_id=group_id, **content))
+            delivered.append(
+                self._post_as_user(
+                    user, chat_id, thread_id, None, bot, media_group_id=group_id, **content
+                )
+            )
         return delivered
 
-    def edit_text(self, user: User, message: StoredMessage, text: str, bot: Any = None) -> Delivered:
+    def edit_text(
+        self, user: User, message: StoredMessage, text: str, bot: Any = None
+    ) -> Delivered:
         """The user edits one of their text messages; the bot gets an edited_message update."""
         if message.sender_id != user.id or message.text is None:
             raise ValueError("users can only edit their own text messages")
@@ -1050,14 +1130,25 @@ class Sandbox:
     def summary(self) -> JSON:
         """A JSON overview of the state, for humans and the control API."""
         return {
-            "bots": [{**b.to_api(), "pending_updates": len(b.updates),
-                      "webhook": b.webhook.url if b.webhook else None} for b in self.bots.values()],
+            "bots": [
+                {
+                    **b.to_api(),
+                    "pending_updates": len(b.updates),
+                    "webhook": b.webhook.url if b.webhook else None,
+                }
+                for b in self.bots.values()
+            ],
             "users": [u.to_api() for u in self.users.values()],
             "chats": [
-                {**c.to_api(self.users.get(c.id)),
-                 "messages": sum(1 for m in c.messages.values() if not m.deleted),
-                 "topics": [t.to_api() | {"closed": t.closed} for t in c.topics.values()
-                            if not t.deleted]}
+                {
+                    **c.to_api(self.users.get(c.id)),
+                    "messages": sum(1 for m in c.messages.values() if not m.deleted),
+                    "topics": [
+                        t.to_api() | {"closed": t.closed}
+                        for t in c.topics.values()
+                        if not t.deleted
+                    ],
+                }
                 for c in self.chats.values()
             ],
             "requests": len(self.requests),
