@@ -4,44 +4,55 @@ Daily km = (km_last - km_prev) / days between the last two readings (on differen
 single reading, km / days since registration. Any reading, the owner's included, re-bases it.
 """
 
+import datetime as dt
+
 from sqlalchemy import Float, Select, and_, case, cast, func, literal_column, select
 
 from bot.models import OdometerReading, Vehicle
 from bot.sql_dates import days_between
 
 
-def vehicle_mileage() -> Select:
+def vehicle_mileage(as_of: dt.date | None = None, *, store_id: int | None = None) -> Select:
     """One row per vehicle with readings: vehicle_id, last_read_on, last_km, daily_km (or NULL).
 
-    A subquery for rules and reports to join; it reads the whole base in one statement.
+    A subquery for rules and reports to join; it reads the whole base in one statement. With
+    `as_of`, readings after that day are ignored (reports about the past); with `store_id`,
+    only that store's vehicles are read (a dealer group keeps many stores in one database).
     """
-    per_day = (
-        select(
-            OdometerReading.vehicle_id.label("vehicle_id"),
-            OdometerReading.read_on.label("read_on"),
-            func.max(OdometerReading.km).label("km"),
+    readings = select(
+        OdometerReading.vehicle_id.label("vehicle_id"),
+        OdometerReading.read_on.label("read_on"),
+        func.max(OdometerReading.km).label("km"),
+    ).group_by(OdometerReading.vehicle_id, OdometerReading.read_on)
+    if as_of is not None:
+        readings = readings.where(OdometerReading.read_on <= as_of)
+    if store_id is not None:
+        readings = readings.where(
+            OdometerReading.vehicle_id.in_(select(Vehicle.id).where(Vehicle.store_id == store_id))
         )
-        .group_by(OdometerReading.vehicle_id, OdometerReading.read_on)
-        .subquery("per_day")
-    )
+    per_day = readings.subquery("per_day")
+    # One window pass gives each vehicle's latest day and the day before it; a self-join of the
+    # ranked rows would do the same, but SQLite runs that join in quadratic time.
+    newest_first = {"partition_by": per_day.c.vehicle_id, "order_by": per_day.c.read_on.desc()}
     ranked = select(
-        per_day,
-        func.row_number()
-        .over(partition_by=per_day.c.vehicle_id, order_by=per_day.c.read_on.desc())
-        .label("rank"),
+        per_day.c.vehicle_id,
+        per_day.c.read_on,
+        per_day.c.km,
+        func.row_number().over(**newest_first).label("rank"),
+        func.lead(per_day.c.read_on).over(**newest_first).label("prev_read_on"),
+        func.lead(per_day.c.km).over(**newest_first).label("prev_km"),
     ).subquery("ranked")
     last = ranked.alias("last")
-    prev = ranked.alias("prev")
-    since_previous = days_between(last.c.read_on, prev.c.read_on)
+    since_previous = days_between(last.c.read_on, last.c.prev_read_on)
     since_registration = days_between(last.c.read_on, Vehicle.registration_date)
     daily_km = case(
         (
-            and_(prev.c.read_on.is_not(None), last.c.km > prev.c.km),
-            (last.c.km - prev.c.km) * literal_column("1.0") / since_previous,
+            and_(last.c.prev_read_on.is_not(None), last.c.km > last.c.prev_km),
+            (last.c.km - last.c.prev_km) * literal_column("1.0") / since_previous,
         ),
         (
             and_(
-                prev.c.read_on.is_(None),
+                last.c.prev_read_on.is_(None),
                 Vehicle.registration_date.is_not(None),
                 last.c.read_on > Vehicle.registration_date,
                 last.c.km > 0,
@@ -58,6 +69,5 @@ def vehicle_mileage() -> Select:
             cast(daily_km, Float).label("daily_km"),
         )
         .join(Vehicle, Vehicle.id == last.c.vehicle_id)
-        .outerjoin(prev, and_(prev.c.vehicle_id == last.c.vehicle_id, prev.c.rank == 2))
         .where(last.c.rank == 1)
     )

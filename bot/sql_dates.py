@@ -6,7 +6,7 @@ database; the two engines spell it differently.
 
 from typing import Any
 
-from sqlalchemy import Date, Float, Integer
+from sqlalchemy import Date, DateTime, Float, Integer
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -41,10 +41,11 @@ class add_days(FunctionElement[Any]):
 @compiles(add_days, "sqlite")
 def _add_days_sqlite(element: add_days, compiler: Any, **kw: Any) -> str:
     day, count = list(element.clauses)
-    return (
-        f"date({compiler.process(day, **kw)}, "
-        f"'+' || CAST(CAST({compiler.process(count, **kw)} AS INTEGER) AS TEXT) || ' days')"
-    )
+    n = compiler.process(count, **kw)
+    # Rounded down like PostgreSQL's FLOOR (a plain CAST truncates negatives towards zero);
+    # SQLite reads "-3 days" and "3 days" alike, so no sign is added.
+    floor = f"(CAST({n} AS INTEGER) - ({n} < CAST({n} AS INTEGER)))"
+    return f"date({compiler.process(day, **kw)}, CAST({floor} AS TEXT) || ' days')"
 
 
 @compiles(add_days, "postgresql")
@@ -91,3 +92,30 @@ def as_int(expression: ColumnElement[Any]) -> ColumnElement[int]:
     from sqlalchemy import cast
 
     return cast(expression, Integer)
+
+
+class add_hours(FunctionElement[Any]):
+    """timestamp + n hours (n may be negative or fractional), comparable with stored times."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(add_hours, "sqlite")
+def _add_hours_sqlite(element: add_hours, compiler: Any, **kw: Any) -> str:
+    moment, count = list(element.clauses)
+    # Stored times are text with six decimals; keep that shape so comparisons stay textual.
+    seconds = f"CAST(ROUND(({compiler.process(count, **kw)}) * 3600) AS INTEGER)"
+    return (
+        f"(strftime('%Y-%m-%d %H:%M:%S', {compiler.process(moment, **kw)}, "
+        f"printf('%+d seconds', {seconds})) || '.000000')"
+    )
+
+
+@compiles(add_hours, "postgresql")
+def _add_hours_postgresql(element: add_hours, compiler: Any, **kw: Any) -> str:
+    moment, count = list(element.clauses)
+    return (
+        f"({compiler.process(moment, **kw)} "
+        f"+ make_interval(secs => ({compiler.process(count, **kw)}) * 3600))"
+    )

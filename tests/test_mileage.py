@@ -74,15 +74,19 @@ async def test_date_arithmetic_is_the_same_on_both_engines(
                 select(
                     days_between(literal(dt.date(2026, 3, 1)), literal(dt.date(2026, 2, 1))),
                     add_days(literal(dt.date(2026, 2, 27)), literal(2.7)),
+                    add_days(literal(dt.date(2026, 3, 1)), literal(-30)),
+                    add_days(literal(dt.date(2026, 3, 1)), literal(-0.5)),
                     add_months(literal(dt.date(2026, 1, 31)), literal(1)),
                     add_months(literal(dt.date(2024, 1, 31)), literal(1)),
                     add_months(literal(dt.date(2026, 5, 15)), literal(12)),
                 )
             )
         ).one()
-    days, plus_days, end_of_feb, leap_feb, next_year = row
+    days, plus_days, minus_days, minus_half, end_of_feb, leap_feb, next_year = row
     assert days == 28
     assert str(plus_days) == "2026-03-01"
+    assert str(minus_days) == "2026-01-30"
+    assert str(minus_half) == "2026-02-28"
     assert str(end_of_feb) == "2026-02-28"
     assert str(leap_feb) == "2024-02-29"
     assert str(next_year) == "2027-05-15"
