@@ -1,4 +1,4 @@
-"""The `carebot` command: run, sandbox, db upgrade."""
+"""The `carebot` command: run, sandbox, db upgrade, import, report."""
 
 import argparse
 import asyncio
@@ -75,6 +75,118 @@ def sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_data(args: argparse.Namespace) -> int:
+    """Import customers with their vehicles, or repair orders, from a DMS export (CSV or XLSX)."""
+    from bot.cli_data import run_import
+
+    settings = _settings()
+    store = load_store_config(settings.carebot_store_file)
+    return run_import(settings, store, args.kind, Path(args.file), dry_run=args.dry_run)
+
+
+def report(args: argparse.Namespace) -> int:
+    """Print segments and KPIs as of a day (table, csv, json) or write them to a file (xlsx too)."""
+    from bot.cli_data import parse_as_of, parse_format, run_report
+    from bot.locales import parse_locale
+
+    settings = _settings()
+    store = load_store_config(settings.carebot_store_file)
+    try:
+        locale = parse_locale(args.locale) if args.locale else settings.carebot_default_locale
+    except ValueError as exc:
+        raise SetupError("--locale", str(exc)) from None
+    return run_report(
+        settings,
+        store,
+        as_of=parse_as_of(args.as_of, settings),
+        format=parse_format(args.format),
+        output=Path(args.output) if args.output else None,
+        locale=locale,
+    )
+
+
+def events_import(args: argparse.Namespace) -> int:
+    """Create or change club events from a YAML or CSV file; one bad row and nothing is written."""
+    from bot.event_import import run_event_import
+
+    settings = _settings()
+    store = load_store_config(settings.carebot_store_file)
+    return run_event_import(settings, store, Path(args.file), dry_run=args.dry_run)
+
+
+def care_plan(args: argparse.Namespace) -> int:
+    """Plan the care messages due on a day (insert them, or count them with --dry-run)."""
+    from bot.cli_care import parse_format, planning_moment, run_plan
+
+    settings = _settings()
+    store = load_store_config(settings.carebot_store_file)
+    return run_plan(
+        settings,
+        store,
+        as_of=planning_moment(args.as_of, settings),
+        dry_run=args.dry_run,
+        format=parse_format(args.format),
+    )
+
+
+def care_send(args: argparse.Namespace) -> int:
+    """Drain the outbox once: send what is due now, within Telegram's limits."""
+    from bot.cli_care import run_send
+
+    settings = _settings()
+    return run_send(settings, load_store_config(settings.carebot_store_file))
+
+
+def care_status(args: argparse.Namespace) -> int:
+    """Count the care outbox by kind and status."""
+    from bot.cli_care import parse_format, run_status
+
+    settings = _settings()
+    store = load_store_config(settings.carebot_store_file)
+    return run_status(settings, store, format=parse_format(args.format))
+
+
+def care_campaign(args: argparse.Namespace) -> int:
+    """Send a campaign template to a segment: shows the count and a preview, then asks."""
+    from pydantic import ValidationError
+
+    from bot.cli_care import run_campaign
+    from bot.locales import parse_locale
+    from scheduler.audience import Audience
+
+    settings = _settings()
+    store = load_store_config(settings.carebot_store_file)
+    try:
+        audience = Audience(
+            segment=args.segment,
+            brands=args.brand or [],
+            models=args.model or [],
+            fleet_tags=args.fleet_tag or [],
+        )
+    except ValidationError as exc:
+        raise SetupError("campaign", str(exc.errors()[0]["msg"])) from None
+    try:
+        locale = parse_locale(args.locale) if args.locale else settings.carebot_default_locale
+    except ValueError as exc:
+        raise SetupError("--locale", str(exc)) from None
+    return run_campaign(
+        settings,
+        store,
+        audience=audience,
+        template=args.template,
+        name=args.name,
+        locale=locale,
+        yes=args.yes,
+    )
+
+
+def templates_check(args: argparse.Namespace) -> int:
+    """Render every template in every locale with sample data; report what Telegram would refuse."""
+    from bot.cli_care import run_templates_check
+
+    return run_templates_check(_settings())
+
+
 def _settings() -> Settings:
     settings = load_settings()
     secrets = [
@@ -103,6 +215,64 @@ def _parser() -> argparse.ArgumentParser:
     )
     upgrade = db.add_parser("upgrade", help=db_upgrade.__doc__)
     upgrade.set_defaults(func=db_upgrade)
+    imports = commands.add_parser("import", help=import_data.__doc__).add_subparsers(
+        dest="kind", required=True, metavar="WHAT"
+    )
+    for kind, what in (("customers", "owners and their vehicles"), ("visits", "repair orders")):
+        sub = imports.add_parser(
+            kind, help=f"{what}, one row each", description=import_data.__doc__
+        )
+        sub.add_argument("file", metavar="FILE")
+        sub.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+        sub.set_defaults(func=import_data)
+    events = commands.add_parser("events", help="car-club events").add_subparsers(
+        dest="events_command", required=True, metavar="ACTION"
+    )
+    events_file = events.add_parser(
+        "import", help=events_import.__doc__, description=events_import.__doc__
+    )
+    events_file.add_argument("file", metavar="FILE")
+    events_file.add_argument("--dry-run", action="store_true", help="check only, write nothing")
+    events_file.set_defaults(func=events_import)
+    numbers = command("report", report)
+    numbers.add_argument("--as-of", help="YYYY-MM-DD, included (default: today)")
+    numbers.add_argument("--format", default="table", help="table, csv, json or xlsx")
+    numbers.add_argument("--output", help="write to this file instead of printing")
+    numbers.add_argument("--locale", help="zh-Hant, zh-Hans or en for table and xlsx headings")
+    care = commands.add_parser("care", help="care messages: plan, send, status, campaign")
+    care_actions = care.add_subparsers(dest="care_command", required=True, metavar="ACTION")
+
+    def care_action(
+        name: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        sub = care_actions.add_parser(name, help=func.__doc__, description=func.__doc__)
+        sub.set_defaults(func=func)
+        return sub
+
+    planning = care_action("plan", care_plan)
+    planning.add_argument("--as-of", help="YYYY-MM-DD, at the current time of day (default: now)")
+    planning.add_argument("--dry-run", action="store_true", help="count only, write nothing")
+    planning.add_argument("--format", default="table", help="table or json")
+    care_action("send", care_send)
+    care_action("status", care_status).add_argument(
+        "--format", default="table", help="table or json"
+    )
+    offer = care_action("campaign", care_campaign)
+    offer.add_argument("--segment", default="all", help="all, archived, active, loyal or lost")
+    offer.add_argument("--template", required=True, help="a campaign_<name> template")
+    offer.add_argument("--brand", action="append", help="only owners of this brand (repeatable)")
+    offer.add_argument("--model", action="append", help="only owners of this model (repeatable)")
+    offer.add_argument("--fleet-tag", action="append", help="government, enterprise, taxi, ...")
+    offer.add_argument("--name", help="the campaign's name in reports")
+    offer.add_argument("--locale", help="the preview's language (default: the store's)")
+    offer.add_argument("--yes", action="store_true", help="send without asking")
+    templates = commands.add_parser("templates", help="message templates").add_subparsers(
+        dest="templates_command", required=True, metavar="ACTION"
+    )
+    checking = templates.add_parser(
+        "check", help=templates_check.__doc__, description=templates_check.__doc__
+    )
+    checking.set_defaults(func=templates_check)
     box = command("sandbox", sandbox)
     box.add_argument("--host", default="127.0.0.1")
     box.add_argument("--port", type=int, default=8081)

@@ -4,7 +4,15 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -46,6 +54,24 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     carebot_log_level: str = "INFO"
+    # Every advisor group when ADVISOR_CHAT_ID lists several; advisor_chat_id is the first.
+    _advisor_chat_ids: tuple[int, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _several_advisor_chats(
+        cls, data: object, handler: ModelWrapValidatorHandler["Settings"]
+    ) -> "Settings":
+        # ADVISOR_CHAT_ID may list several groups (-100111,-100222); the field keeps the first,
+        # so code that knows one advisor group keeps working.
+        ids: tuple[int, ...] = ()
+        if isinstance(data, dict):
+            ids = _chat_ids(data.get("advisor_chat_id"))
+            if ids:
+                data = {**data, "advisor_chat_id": ids[0]}
+        settings = handler(data)
+        settings._advisor_chat_ids = ids
+        return settings
 
     @field_validator("telegram_bot_token", "webhook_secret", "webhook_url", mode="before")
     @classmethod
@@ -125,6 +151,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def advisor_chat_ids(self) -> tuple[int, ...]:
+        """Every configured advisor group, in the order ADVISOR_CHAT_ID lists them."""
+        return self._advisor_chat_ids
+
+    @property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.carebot_timezone)
 
@@ -141,6 +172,27 @@ class Settings(BaseSettings):
     @property
     def uses_webhook(self) -> bool:
         return self.webhook_url is not None
+
+
+def _chat_ids(value: object) -> tuple[int, ...]:
+    """Chat ids from one id or a comma-separated list; () when unset."""
+    if value is None or isinstance(value, bool):
+        return ()
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(int(part) for part in value)
+    parts = [part.strip() for part in str(value).split(",") if part.strip()]
+    try:
+        ids = tuple(int(part) for part in parts)
+    except ValueError:
+        raise ValueError(
+            f"ADVISOR_CHAT_ID: {value!r} is not an integer chat id "
+            "(or a comma-separated list of them)"
+        ) from None
+    if len(set(ids)) != len(ids):
+        raise ValueError("ADVISOR_CHAT_ID: a group is listed twice")
+    return ids
 
 
 def load_settings(**overrides: object) -> Settings:

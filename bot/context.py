@@ -1,6 +1,7 @@
 """Typed callback context: handlers reach settings, store, database and templates through it."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram.ext import Application, CallbackContext, ExtBot
@@ -9,6 +10,10 @@ from bot.config import Settings
 from bot.locales import Locale, as_locale
 from bot.render import Renderer
 from bot.store_config import StoreConfig
+
+if TYPE_CHECKING:
+    from bot.handlers.relay_sender import RelaySender
+    from scheduler.jobs import CareJobs
 
 
 @dataclass
@@ -21,6 +26,10 @@ class Carebot:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     render: Renderer
+    # The advisor relay's group sender; None when no advisor group is configured.
+    relay: "RelaySender | None" = None
+    # The care scheduler's planning and sending ticks; None when jobs are off (tests).
+    care: "CareJobs | None" = None
 
     @property
     def default_locale(self) -> Locale:

@@ -1,5 +1,6 @@
 """One Jinja2 environment for every word a user reads: messages and button labels."""
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,17 @@ from bot.locales import Locale
 from bot.paths import TEMPLATES_DIR
 
 LABELS_FILE = "labels.yaml"
+# An inline keyboard lives beside its message: templates/<locale>/<kind>.buttons.yaml.
+BUTTONS_SUFFIX = ".buttons.yaml"
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: a plain-text label and either a URL or callback data."""
+
+    text: str
+    url: str | None = None
+    callback_data: str | None = None
 
 
 class Renderer:
@@ -40,6 +52,31 @@ class Renderer:
             raise TemplateNotFound(f"{locale}/{LABELS_FILE}: {key}")
         return self.plain.from_string(source).render(**context).strip()
 
+    def buttons(self, locale: Locale, kind: str, **context: Any) -> list[list[Button]]:
+        """The inline keyboard kept beside a template, rendered; [] when it has none.
+
+        The file is a list of rows, each a list of {text, url} or {text, callback}; every value
+        is a plain-text template like a label. A dealer's folder overrides it by name too.
+        """
+        rows = _read_buttons(tuple(self.search_path), locale, kind)
+
+        def render(source: str | None) -> str | None:
+            if source is None:
+                return None
+            return self.plain.from_string(source).render(**context).strip()
+
+        return [
+            [
+                Button(
+                    text=render(button["text"]) or "",
+                    url=render(button.get("url")),
+                    callback_data=render(button.get("callback")),
+                )
+                for button in row
+            ]
+            for row in rows
+        ]
+
     def label_keys(self, locale: Locale) -> set[str]:
         return set(self._labels(locale))
 
@@ -55,3 +92,29 @@ def _read_labels(search_path: tuple[Path, ...], locale: Locale) -> dict[str, str
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             return {str(key): str(value) for key, value in data.items()}
     return {}
+
+
+@cache
+def _read_buttons(
+    search_path: tuple[Path, ...], locale: Locale, kind: str
+) -> list[list[dict[str, str]]]:
+    for folder in search_path:
+        path = folder / locale / f"{kind}{BUTTONS_SUFFIX}"
+        if path.exists():
+            rows = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+            return _checked_rows(rows, path)
+    return []
+
+
+def _checked_rows(rows: object, path: Path) -> list[list[dict[str, str]]]:
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise ValueError(f"{path}: expected a list of rows, each a list of buttons")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict) or "text" not in button:
+                raise ValueError(f"{path}: every button needs a text")
+            if set(button) - {"text", "url", "callback"} or ("url" in button) == (
+                "callback" in button
+            ):
+                raise ValueError(f"{path}: a button has text and either url or callback")
+    return [[{key: str(value) for key, value in button.items()} for button in row] for row in rows]

@@ -68,7 +68,11 @@ async def check_telegram(settings: Settings) -> tuple[str, list[str]]:
             f"cannot reach the Bot API at {settings.telegram_api_base_url}: {reason}",
         ) from None
     try:
-        return bot.username, await _advisor_chat_problems(bot, settings.advisor_chat_id)
+        problems = await _advisor_chat_problems(bot, settings.advisor_chat_id)
+        # Every further advisor group is checked the same way.
+        for chat_id in settings.advisor_chat_ids[1:]:
+            problems += await _advisor_chat_problems(bot, chat_id)
+        return bot.username, problems
     finally:
         await bot.shutdown()
 

@@ -7,10 +7,18 @@ import datetime as dt
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import SetupError
 from bot.locales import LOCALES, Locale
@@ -117,6 +125,145 @@ class Messaging(_Strict):
     marketing_per_week: int = Field(default=2, ge=0, le=50)
 
 
+class ReportRules(_Strict):
+    """The dealer's own segment and KPI parameters (DOMAIN.md: configurable, these defaults)."""
+
+    lost_factor: float = Field(default=1.5, gt=0, le=10)
+    loyal_visits: int = Field(default=2, ge=1, le=50)
+    retention_min_visits: int = Field(default=1, ge=1, le=50)
+
+
+Offsets = list[int]
+
+
+def _clock(value: object) -> object:
+    # YAML 1.1 reads an unquoted 18:00 as 1080 (base 60); take it as minutes after midnight.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return dt.time(value // 60, value % 60)
+    return value
+
+
+ClockTime = Annotated[dt.time, BeforeValidator(_clock)]
+
+
+class LeadTimes(_Strict):
+    """Days before (negative) or after a due date to remind, per brand or model when they differ."""
+
+    days: Offsets
+    brands: dict[str, Offsets] = {}
+    models: dict[str, Offsets] = {}
+    # Whether the message needs marketing consent; the customer did not ask for these.
+    marketing: bool = True
+
+    @field_validator("days", "brands", "models")
+    @classmethod
+    def _sensible_offsets(cls, value: object) -> object:
+        lists = value.values() if isinstance(value, dict) else [value]
+        for offsets in lists:
+            if not offsets or len(set(offsets)) != len(offsets):
+                raise ValueError("give at least one offset, each once")
+            if any(abs(day) > 180 for day in offsets):
+                raise ValueError("offsets are days from the due date, within 180")
+        return value
+
+
+class Inspection(LeadTimes):
+    days: Offsets = [-30, -7]
+    # Some sources still ask for an inspection every 6 months after year 15 (mainland).
+    mainland_half_yearly_after_years: int | None = Field(default=None, ge=10, le=30)
+
+
+class NewCarFollowUp(_Strict):
+    """Days after delivery (the registration date) for each follow-up step."""
+
+    steps: dict[Literal["thanks", "checkin", "first_service"], int] = {
+        "thanks": 1,
+        "checkin": 30,
+        "first_service": 150,
+    }
+    brands: dict[str, dict[Literal["thanks", "checkin", "first_service"], int]] = {}
+    models: dict[str, dict[Literal["thanks", "checkin", "first_service"], int]] = {}
+    marketing: bool = True
+
+
+class AppointmentReminders(_Strict):
+    day_before_at: ClockTime = dt.time(18)
+    hours_before: float = Field(default=2, gt=0, le=24)
+
+
+class Survey(_Strict):
+    days_after: int = Field(default=3, ge=0, le=30)
+
+
+class WinBack(_Strict):
+    """Lost vehicles (the reports' lost_factor decides who is lost), at most once per period."""
+
+    every_days: int = Field(default=180, ge=7, le=730, description="at most once per period")
+    stop_after_months: int = Field(default=24, ge=1, le=120)
+
+
+class EventMessages(_Strict):
+    invitations: bool = True
+    day_before_at: ClockTime = dt.time(18)
+    hours_before: float = Field(default=3, gt=0, le=48)
+
+
+class Delivery(_Strict):
+    messages_per_second: float = Field(default=29, gt=0, le=30)
+    per_chat_seconds: float = Field(default=1.0, ge=0)
+    batch_size: int = Field(default=20, ge=1, le=500)
+    lease_seconds: int = Field(default=120, ge=10, le=3600)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_seconds: int = Field(default=30, ge=1, le=3600)
+
+
+class CareSchedule(_Strict):
+    """When `carebot run` plans and sends care messages."""
+
+    plan_at: ClockTime = dt.time(7)
+    plan_every_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    send_every_seconds: float = Field(default=15, ge=1, le=3600)
+
+
+class Care(_Strict):
+    """The care scheduler: lead times, follow-up steps, reminder hours and delivery pace."""
+
+    send_at: ClockTime = dt.time(10)
+    catch_up_days: int = Field(default=7, ge=1, le=60)
+    lookahead_hours: int = Field(default=36, ge=1, le=168)
+    maintenance: LeadTimes = LeadTimes(days=[-14, 0, 14])
+    first_service: LeadTimes = LeadTimes(days=[-14, 0, 14])
+    insurance: LeadTimes = LeadTimes(days=[-30, -7])
+    inspection: Inspection = Inspection()
+    new_car: NewCarFollowUp = NewCarFollowUp()
+    appointment_reminders: AppointmentReminders = AppointmentReminders()
+    survey: Survey = Survey()
+    birthday: bool = True
+    win_back: WinBack = WinBack()
+    events: EventMessages = EventMessages()
+    delivery: Delivery = Delivery()
+    schedule: CareSchedule = CareSchedule()
+
+
+class Relay(_Strict):
+    """The advisors' relay: automatic answers, signatures and the pace of group posts."""
+
+    # Outside opening hours a customer's message gets the next opening time, at most this often.
+    auto_reply: bool = True
+    auto_reply_every_hours: float = Field(default=12, gt=0, le=24 * 14)
+    sign_with_advisor_name: bool = True
+    # Short texts a customer sends within this many seconds are posted as one message.
+    merge_seconds: float = Field(default=5, ge=0, le=60)
+    merge_max_chars: int = Field(default=500, ge=0, le=3000)
+    # A customer's message waits this long for an earlier one that another bot process is
+    # still handling, so the two are posted in the customer's order.
+    order_hold_seconds: float = Field(default=0.3, ge=0, le=5)
+    # Telegram allows about 20 messages a minute in a group, and about one a second in a chat.
+    group_posts_per_minute: int = Field(default=20, ge=1, le=60)
+    group_post_gap_seconds: float = Field(default=1.0, ge=0, le=10)
+    group_burst: int = Field(default=3, ge=1, le=20)
+
+
 class StoreConfig(_Strict):
     """Everything about one store that is more than a single value."""
 
@@ -128,6 +275,9 @@ class StoreConfig(_Strict):
     service_intervals: ServiceIntervals = ServiceIntervals()
     brands: dict[str, list[str]] = {}
     messaging: Messaging = Messaging()
+    reports: ReportRules = ReportRules()
+    care: Care = Care()
+    relay: Relay = Relay()
 
     @field_validator("opening_hours", mode="before")
     @classmethod

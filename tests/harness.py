@@ -33,6 +33,8 @@ class Harness:
     advisor: User
     application: Application | None = None
     errors: list[BaseException] = field(default_factory=list)
+    # The advisor groups' pacer clock (bot/group_pacing.py); None: real time.
+    pacer_clock: Any = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -43,6 +45,9 @@ class Harness:
             self.store,
             request=SandboxRequest(self.sandbox),
             get_updates_request=SandboxRequest(self.sandbox),
+            clock=self.pacer_clock,
+            # The care ticks run on the clock; tests drive planning and sending themselves.
+            care_jobs=False,
         )
         application.add_error_handler(self._record_error)
         await application.initialize()
