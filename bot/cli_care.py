@@ -4,24 +4,19 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from bot.config import Settings
-from bot.db import make_engine, make_sessionmaker, transaction
+from bot.db import transaction
 from bot.errors import SetupError
 from bot.locales import Locale
 from bot.models import Outbox, OutboxStatus
 from bot.render import Renderer
-from bot.startup import prepare_database
+from bot.startup import open_store
 from bot.store_config import StoreConfig
-from bot.stores import sync_store
 from bot.template_check import check_templates
 from scheduler.audience import Audience
 from scheduler.campaigns import campaign_templates, plan_campaign, start_campaign
@@ -31,30 +26,6 @@ from scheduler.plan_day import PlanDay
 from scheduler.planner import plan_care
 
 FORMATS = ("table", "json")
-
-
-@dataclass(frozen=True)
-class Opened:
-    sessions: async_sessionmaker[AsyncSession]
-    store_id: int
-
-
-@asynccontextmanager
-async def _opened(settings: Settings, config: StoreConfig) -> AsyncIterator[Opened]:
-    await prepare_database(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        sessions = make_sessionmaker(engine)
-        async with transaction(sessions) as session:
-            store = await sync_store(
-                session,
-                config,
-                timezone=settings.carebot_timezone,
-                advisor_chat_id=settings.advisor_chat_id,
-            )
-        yield Opened(sessions, store.id)
-    finally:
-        await engine.dispose()
 
 
 def parse_format(value: str) -> str:
@@ -96,7 +67,7 @@ def run_plan(
     """Insert (or with dry_run, count) what is due; print counts per kind."""
 
     async def plan() -> dict[str, int]:
-        async with _opened(settings, config) as opened:
+        async with open_store(settings, config) as opened:
             day = PlanDay(opened.store_id, config, settings.timezone, as_of)
             async with transaction(opened.sessions) as session:
                 return (await plan_care(session, day, dry_run=dry_run)).counts
@@ -130,7 +101,7 @@ def run_send(settings: Settings, config: StoreConfig) -> int:
     """Drain the outbox once: send what is due now within Telegram's limits."""
 
     async def send() -> dict[str, int]:
-        async with _opened(settings, config) as opened:
+        async with open_store(settings, config) as opened:
             # Sends overlap while Telegram answers: the pool must hold a batch's worth.
             pool = config.care.delivery.batch_size * 2
             request = HTTPXRequest(connection_pool_size=pool, read_timeout=20, pool_timeout=20)
@@ -164,7 +135,7 @@ def run_status(settings: Settings, config: StoreConfig, *, format: str) -> int:
     """Count the outbox by kind and status."""
 
     async def status() -> list[tuple[str, str, int]]:
-        async with _opened(settings, config) as opened, opened.sessions() as session:
+        async with open_store(settings, config) as opened, opened.sessions() as session:
             rows = await session.execute(
                 select(Outbox.kind, Outbox.status, func.count())
                 .where(Outbox.store_id == opened.store_id)
@@ -208,7 +179,7 @@ def run_campaign(
         raise SetupError("--template", f"no campaign template {template!r} (have: {known})")
 
     async def campaign() -> int:
-        async with _opened(settings, config) as opened:
+        async with open_store(settings, config) as opened:
             now = dt.datetime.now(dt.UTC)
             async with opened.sessions() as session:
                 plan = await plan_campaign(

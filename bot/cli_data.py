@@ -6,16 +6,14 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings
-from bot.db import make_engine, make_sessionmaker, transaction
 from bot.dms_import import ImportContext, ImportKind, ImportReport, Spelling, import_file
 from bot.errors import SetupError
 from bot.locales import Locale
 from bot.phones import country_for_market
 from bot.render import Renderer
 from bot.reports import REPORT_FORMATS, Report, ReportFormat, build_report, report_bytes
-from bot.startup import prepare_database
+from bot.startup import open_store
 from bot.store_config import StoreConfig
-from bot.stores import sync_store
 
 PROGRESS_EVERY = 50_000
 
@@ -34,27 +32,17 @@ def run_import(
 async def _import(
     settings: Settings, config: StoreConfig, kind: ImportKind, path: Path, *, dry_run: bool
 ) -> ImportReport:
-    await prepare_database(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        sessions = make_sessionmaker(engine)
-        async with transaction(sessions) as session:
-            store = await sync_store(
-                session,
-                config,
-                timezone=settings.carebot_timezone,
-                advisor_chat_id=settings.advisor_chat_id,
-            )
+    async with open_store(settings, config) as opened:
         now = dt.datetime.now(dt.UTC)
         context = ImportContext(
-            store_id=store.id,
+            store_id=opened.store_id,
             default_country=country_for_market(config.store.market),
             spelling=Spelling.from_store(config),
             today=now.astimezone(settings.timezone).date(),
             now=now,
         )
-        report = await import_file(
-            sessions,
+        return await import_file(
+            opened.sessions,
             kind,
             path,
             context,
@@ -62,9 +50,6 @@ async def _import(
             progress=_print_progress,
             progress_every=PROGRESS_EVERY,
         )
-    finally:
-        await engine.dispose()
-    return report
 
 
 def _print_progress(report: ImportReport) -> None:
@@ -143,20 +128,7 @@ def run_report(
 
 
 async def _report(settings: Settings, config: StoreConfig, as_of: dt.date) -> Report:
-    await prepare_database(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        sessions = make_sessionmaker(engine)
-        async with transaction(sessions) as session:
-            store = await sync_store(
-                session,
-                config,
-                timezone=settings.carebot_timezone,
-                advisor_chat_id=settings.advisor_chat_id,
-            )
-            report = await build_report(
-                session, store.id, store.code, as_of, config, settings.timezone
-            )
-    finally:
-        await engine.dispose()
-    return report
+    async with open_store(settings, config) as opened, opened.sessions() as session:
+        return await build_report(
+            session, opened.store_id, opened.store_code, as_of, config, settings.timezone
+        )

@@ -1,16 +1,21 @@
 """Checks before serving: the database is usable, the Bot API answers, the advisor chat fits."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, ChatMemberAdministrator, ChatMemberOwner
 from telegram.constants import ChatType
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.config import Settings
-from bot.db import check_database, make_engine, upgrade_schema
+from bot.db import check_database, make_engine, make_sessionmaker, transaction, upgrade_schema
 from bot.errors import SetupError
+from bot.store_config import StoreConfig
+from bot.stores import sync_store
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,34 @@ async def prepare_database(settings: Settings) -> None:
     try:
         await check_database(engine)
         await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+@dataclass(frozen=True)
+class OpenedStore:
+    """A migrated database and the store row, for a command that works outside the bot."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    store_id: int
+    store_code: str
+
+
+@asynccontextmanager
+async def open_store(settings: Settings, config: StoreConfig) -> AsyncIterator[OpenedStore]:
+    """Migrate, sync the store row from the store file, and close the engine afterwards."""
+    await prepare_database(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        async with transaction(sessions) as session:
+            store = await sync_store(
+                session,
+                config,
+                timezone=settings.carebot_timezone,
+                advisor_chat_id=settings.advisor_chat_id,
+            )
+        yield OpenedStore(sessions, store.id, store.code)
     finally:
         await engine.dispose()
 
