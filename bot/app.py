@@ -1,5 +1,6 @@
 """build_application(): every handler and job, registered in one ordered list."""
 
+import asyncio
 import logging
 
 from telegram.ext import (
@@ -13,7 +14,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.config import Settings
 from bot.context import BotData, Carebot, CarebotContext
@@ -34,6 +35,7 @@ from bot.handlers import private as private_chat
 from bot.handlers.errors import report_error
 from bot.handlers.menu import COMMANDS, publish_commands
 from bot.handlers.relay_sender import RelaySender
+from bot.polling import HandledFirstBot
 from bot.rate_limits import PacedRateLimiter
 from bot.render import Renderer
 from bot.store_config import StoreConfig
@@ -82,20 +84,25 @@ def build_application(
         burst=relay.group_burst,
         clock=clock,
     )
+    # The queue is the bot's too: it fetches more updates only once those queued are handled.
+    updates: asyncio.Queue[object] = asyncio.Queue()
+    bot = HandledFirstBot(
+        settings.token,
+        base_url=settings.telegram_api_base_url,
+        request=request or HTTPXRequest(connection_pool_size=256),
+        get_updates_request=get_updates_request or HTTPXRequest(),
+        rate_limiter=PacedRateLimiter(pacer, max_retries=3),
+        handled=updates.join,
+    )
     builder = (
         ApplicationBuilder()
-        .token(settings.token)
-        .base_url(settings.telegram_api_base_url)
+        .bot(bot)
+        .update_queue(updates)
         .context_types(ContextTypes(context=CarebotContext, bot_data=BotData))
-        .rate_limiter(PacedRateLimiter(pacer, max_retries=3))
         .post_init(_open_resources(settings, store, pacer, care_jobs))
         .post_stop(_stop_relay)
         .post_shutdown(_close_resources)
     )
-    if request is not None:
-        builder = builder.request(request)
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
     application = builder.build()
 
     private = filters.ChatType.PRIVATE
