@@ -262,6 +262,12 @@ class Relay(_Strict):
     group_posts_per_minute: int = Field(default=20, ge=1, le=60)
     group_post_gap_seconds: float = Field(default=1.0, ge=0, le=10)
     group_burst: int = Field(default=3, ge=1, le=20)
+    # A post being sent is leased; a process that dies leaves it to the next after this long.
+    lease_seconds: int = Field(default=60, ge=5, le=3600)
+    # 5xx answers and time-outs: a post is tried this many times, the pauses doubling up to a
+    # minute; then it waits this long at the head of its group's queue and is tried again.
+    network_tries: int = Field(default=6, ge=1, le=20)
+    retry_later_seconds: int = Field(default=300, ge=5, le=86400)
 
 
 class StoreConfig(_Strict):

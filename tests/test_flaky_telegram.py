@@ -30,7 +30,7 @@ from scheduler.delivery import Deliverer
 from tests.care_world import TAIPEI, add_customer, make_store, store_with
 from tests.conftest import harness_settings
 from tests.harness import Harness
-from tests.relay_steps import relay_store, signed_up_customer
+from tests.relay_steps import relay_store, relayed, signed_up_customer
 
 Sessions = async_sessionmaker[AsyncSession]
 TOKEN = "5550003:flaky-telegram-sandbox-token-for-tests"
@@ -251,3 +251,68 @@ async def test_a_relay_burst_through_a_flaky_telegram_reaches_the_advisors_whole
     assert faults["error"] and faults["drop"], "the faults happened"
     # A duplicate post or a spare topic each needs an answer Telegram dropped.
     assert duplicates + (topics - len(customers)) <= faults["drop"]
+
+
+async def test_a_group_post_telegram_keeps_failing_is_tried_a_bounded_number_of_times_then_waits(
+    database_url: str, store_config: StoreConfig
+) -> None:
+    sandbox = Sandbox(limits=None)
+    sandbox.add_bot("5550001:carebot-sandbox-token-for-tests", username="carebot_test_bot")
+    advisor = sandbox.add_user("Chen", language_code="zh-hant", username="advisor_chen")
+    forum = sandbox.add_forum("Service advisors", members=[advisor])
+    harness = Harness(
+        sandbox=sandbox,
+        settings=harness_settings(database_url, forum),
+        store=relay_store(store_config, merge_seconds=0, network_tries=3, retry_later_seconds=5),
+        advisor_chat_id=forum,
+        advisor=advisor,
+        pacer_clock=FastClock(),
+    )
+    await harness.start()
+    try:
+        owner = await signed_up_customer(harness, name="Owner", plate="ABC-0001")
+
+        def group_posts() -> list[str]:
+            return [
+                line
+                for message in sandbox.messages(forum)
+                for line in (message.text or "").splitlines()
+                if line.startswith("note ")
+            ]
+
+        def posted() -> int:
+            return sum(1 for r in sandbox.calls("sendMessage") if int(r.params["chat_id"]) == forum)
+
+        before = posted()
+        # Telegram answers every post into the group with a 502 from here on.
+        sandbox.faults = Faults(server_errors=1.0, methods=frozenset({"sendmessage"}))
+        sandbox.send_text(owner, "note 1")
+        sandbox.send_text(owner, "note 2")
+        await harness.deliver()
+        async with asyncio.timeout(10):
+            while sandbox.faults.counts["error"] < 3:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(1.0)
+        async with harness.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Outbox).where(Outbox.kind == "relay").order_by(Outbox.id)
+                )
+            ).all()
+        # Three tries, then the first note waits at the head of the queue, the second behind it.
+        assert sandbox.faults.counts["error"] == 3
+        assert posted() == before
+        assert [row.status for row in rows[-2:]] == [OutboxStatus.PENDING] * 2
+        assert (rows[-2].error or "").startswith("network")
+        assert rows[-2].due_at > dt.datetime.now(dt.UTC)
+        assert group_posts() == []
+
+        sandbox.faults = Faults()
+        await relayed(harness, within=15)
+        assert group_posts() == ["note 1", "note 2"]
+        # Each went once: the card that opens the topic, and the two notes.
+        assert posted() - before == 3
+    finally:
+        await harness.stop()
+        await sandbox.aclose()
+    assert sandbox.violations == []

@@ -119,7 +119,6 @@ class RelaySender:
         carebot: Carebot,
         pacer: GroupPacer,
         *,
-        lease_seconds: float = 60,
         poll_seconds: float = 5,
         inline_wait_seconds: float = 3,
     ) -> None:
@@ -130,7 +129,9 @@ class RelaySender:
         self.groups = carebot.settings.advisor_chat_ids
         relay = carebot.store.relay
         self.merge = Merge(seconds=relay.merge_seconds, max_chars=relay.merge_max_chars)
-        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.lease = dt.timedelta(seconds=relay.lease_seconds)
+        self.network_tries = relay.network_tries
+        self.retry_later = dt.timedelta(seconds=relay.retry_later_seconds)
         self.poll_seconds = poll_seconds
         self.inline_wait = inline_wait_seconds
         # Fits outbox.lease_owner (64 characters).
@@ -349,6 +350,7 @@ class RelaySender:
 
     async def _deliver(self, post: QueuedPost, max_wait: float | None) -> Posted | None:
         retries = 0
+        network_failures = 0
         while True:
             try:
                 posted = await self._send(post, max_wait)
@@ -387,8 +389,23 @@ class RelaySender:
             except NetworkError as error:
                 if max_wait is not None:
                     raise NoRoom from error
-                retries += 1
-                pause = min(60.0, 2.0**retries)
+                network_failures += 1
+                if network_failures >= self.network_tries:
+                    # Telegram is having a bad time: the post keeps its place at the head of
+                    # the group's queue, so nothing behind it overtakes it, and waits.
+                    logger.warning(
+                        "posting to group %s failed %d times (%s); trying again in %s",
+                        post.chat_id,
+                        network_failures,
+                        error,
+                        self.retry_later,
+                    )
+                    async with transaction(self.carebot.sessions) as session:
+                        await release(
+                            session, post.ids, utc_now() + self.retry_later, f"network: {error}"
+                        )
+                    return None
+                pause = min(60.0, 2.0**network_failures)
                 logger.warning(
                     "posting to group %s failed (%s); again in %.0f s", post.chat_id, error, pause
                 )
