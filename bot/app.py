@@ -214,6 +214,10 @@ def _open_resources(settings: Settings, store: StoreConfig, pacer: GroupPacer, c
         if settings.advisor_chat_ids:
             carebot.relay = RelaySender(application.bot, carebot, pacer)
             carebot.relay.start()
+            # Advisors' albums a stopped process left, or that met a network failure.
+            application.job_queue.run_repeating(
+                relay_advisors.send_waiting_albums, interval=10, first=1, name="advisor-albums"
+            )
         if care_jobs:
             carebot.care = CareJobs(application, carebot)
             carebot.care.schedule(application)

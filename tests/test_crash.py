@@ -18,6 +18,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from bot.advisor_albums import TEMPLATE as ADVISOR_ALBUM
 from bot.db import make_engine, make_sessionmaker, transaction
 from bot.models import Customer, Outbox, OutboxStatus
 from bot.relay_queue import KIND as RELAY
@@ -278,3 +279,51 @@ async def test_updates_fetched_but_not_yet_handled_at_a_kill_are_handled_after_t
         await sandbox.wait_for(lambda: len(answered()) == len(owners), timeout=120)
         assert await bot.stop() == 0, bot.text
     assert "Traceback" not in bot.text
+
+
+async def test_an_advisors_album_caught_by_a_kill_reaches_the_customer_once_after_the_restart(
+    tmp_path: Path, database_url: str, http_sandbox: tuple[Sandbox, SandboxServer]
+) -> None:
+    sandbox, server = http_sandbox
+    store_file = _store_file(tmp_path)
+    advisor = sandbox.add_user("Chen", language_code="zh-hant")
+    forum = sandbox.add_forum("Service advisors", members=[advisor])
+    owner = sandbox.add_user("Owner", language_code="en")
+    await _prepare(database_url, store_file, [owner], signed_up=True)
+    env = {
+        "DATABASE_URL": database_url,
+        "CAREBOT_STORE_FILE": str(store_file),
+        "ADVISOR_CHAT_ID": str(forum),
+    }
+
+    async def album_rows() -> int:
+        engine = make_engine(database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                query = select(func.count()).where(Outbox.template == ADVISOR_ALBUM)
+                return int(await session.scalar(query) or 0)
+        finally:
+            await engine.dispose()
+
+    async with carebot_run(tmp_path, server, **env) as bot:
+        await bot.wait_for_output("polling")
+        sandbox.send_text(owner, "photos of the brakes, please")
+        await sandbox.wait_for(lambda: sandbox.topics(forum), timeout=60)
+        topic = sandbox.topics(forum)[0].thread_id
+        sandbox.send_album(advisor, [b"\xff\xd8a", b"\xff\xd8b"], chat_id=forum, thread_id=topic)
+        # Killed while the album waits for its last item, before it has gone.
+        async with asyncio.timeout(30):
+            while True:
+                if await album_rows() == 2:
+                    break
+                await asyncio.sleep(0.02)
+        await _kill(bot)
+    assert sandbox.messages(owner.id, from_bot=True) == []
+
+    async with carebot_run(tmp_path, server, **env) as bot:
+        await sandbox.wait_for(lambda: sandbox.messages(owner.id, from_bot=True), timeout=60)
+        await asyncio.sleep(2)
+        assert await bot.stop() == 0, bot.text
+    received = sandbox.messages(owner.id, from_bot=True)
+    assert len(received) == 2
+    assert received[0].media_group_id and received[0].media_group_id == received[1].media_group_id

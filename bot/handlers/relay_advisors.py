@@ -9,20 +9,23 @@ and stays in the group; bot commands other than the relay's never reach customer
 Messages go to the customer at once (a private chat has its own, generous, limit), signed with
 the advisor's name when the store wants it, quoting the customer's message when the advisor
 replied to its copy. Each pair of ids is stored, so the advisor's later edit changes the
-customer's copy. An album is gathered for a moment and copied as one.
+customer's copy. An album is kept until its last item is in and copied as one
+(bot/advisor_albums.py).
 
 The bot leaves any group it is added to that is not configured.
 """
 
 import asyncio
+import datetime as dt
 import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Message, ReplyParameters, Update, User
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 
+from bot.advisor_albums import GATHER, albums_due, claim_album, queue_item
 from bot.context import Carebot, CarebotContext
 from bot.db import transaction
 from bot.handlers.relay_customer import CAPTIONABLE, on_private_membership
@@ -37,11 +40,13 @@ from bot.relay import (
     set_reachable,
     thread_by_topic,
 )
+from bot.relay_queue import mark_failed, mark_sent, release
 
 logger = logging.getLogger(__name__)
 
 NOTE_PREFIX = "//"
-ALBUM_WAIT_SECONDS = 1.0
+# An album that met a network failure is tried again after this.
+ALBUM_RETRY = dt.timedelta(seconds=30)
 _TEXT_LIMIT = 4096
 _CAPTION_LIMIT = 1024
 
@@ -83,7 +88,7 @@ async def on_group_message(update: Update, context: CarebotContext) -> None:
         await save_note(carebot, customer, message.from_user, text[len(NOTE_PREFIX) :])
         return
     if message.media_group_id:
-        _gather_album(context, customer, message)
+        await _queue_album_item(context, customer, message)
         return
     await send_to_customer(context, customer, message)
 
@@ -236,42 +241,91 @@ async def _edit_copies(context: CarebotContext, message: Message, customer: Cust
                 logger.info("could not edit the customer's copy %s: %s", copy_id, error.message)
 
 
-def _gather_album(context: CarebotContext, customer: Customer, message: Message) -> None:
-    """Album items arrive one by one; the first starts a short wait, then all go as one."""
-    sender = context.carebot.relay
-    assert sender is not None and message.media_group_id is not None
-    items = sender.advisor_albums.setdefault(message.media_group_id, [])
-    items.append(message)
-    if len(items) == 1:
-        context.application.create_task(
-            _send_album(context.bot, context.carebot, customer, message.media_group_id)
+async def _queue_album_item(context: CarebotContext, customer: Customer, message: Message) -> None:
+    """Album items arrive one by one: each is kept, and the album goes once the last is in."""
+    carebot = context.carebot
+    assert message.media_group_id is not None
+    async with transaction(carebot.sessions) as session:
+        await queue_item(
+            session,
+            store_id=carebot.store_id,
+            customer_id=customer.id,
+            group_chat_id=message.chat.id,
+            media_group_id=message.media_group_id,
+            message_id=message.message_id,
+            now=utc_now(),
         )
+    context.application.create_task(
+        _send_album_soon(context.bot, carebot, message.chat.id, message.media_group_id)
+    )
 
 
-async def _send_album(bot: Bot, carebot: Carebot, customer: Customer, group_id: str) -> None:
-    await asyncio.sleep(ALBUM_WAIT_SECONDS)
+async def _send_album_soon(bot: Bot, carebot: Carebot, group_chat_id: int, album: str) -> None:
+    await asyncio.sleep(GATHER.total_seconds() + 0.05)
+    await send_album(bot, carebot, group_chat_id, album)
+
+
+async def send_waiting_albums(context: CarebotContext) -> None:
+    """Job: albums a stopped process left, or whose sending failed, go now."""
+    carebot = context.carebot
+    async with carebot.sessions() as session:
+        due = await albums_due(session, utc_now())
+    for group_chat_id, album in due:
+        await send_album(context.bot, carebot, group_chat_id, album)
+
+
+async def send_album(bot: Bot, carebot: Carebot, group_chat_id: int, media_group_id: str) -> None:
+    """Copy an album's waiting items to the customer as one album, once they are all in."""
     sender = carebot.relay
-    if sender is None or customer.telegram_user_id is None:
+    if sender is None:
         return
-    items = sender.advisor_albums.pop(group_id, [])
-    if not items:
+    async with transaction(carebot.sessions) as session:
+        album = await claim_album(
+            session,
+            group_chat_id=group_chat_id,
+            media_group_id=media_group_id,
+            owner=sender.owner,
+            now=utc_now(),
+            lease=sender.lease,
+        )
+    if album is None:
         return
-    chat_id = items[0].chat.id
-    sources = sorted(item.message_id for item in items)
+    async with carebot.sessions() as session:
+        customer = await session.get(Customer, album.customer_id)
+    if customer is None or customer.telegram_user_id is None:
+        async with transaction(carebot.sessions) as session:
+            await mark_failed(session, album.ids, "the customer is gone")
+        return
     try:
-        copies = await bot.copy_messages(customer.telegram_user_id, chat_id, sources)
+        copies = await bot.copy_messages(
+            customer.telegram_user_id, group_chat_id, album.message_ids
+        )
     except Forbidden:
+        async with transaction(carebot.sessions) as session:
+            await mark_failed(session, album.ids, "the customer blocked the bot")
         await customer_blocked(carebot, customer)
         return
     except BadRequest as error:
         logger.warning("could not relay an album to customer %s: %s", customer.id, error.message)
+        async with transaction(carebot.sessions) as session:
+            await mark_failed(session, album.ids, error.message)
+        return
+    except NetworkError as error:
+        # Telegram did not answer: the album waits and the job tries it again.
+        logger.warning("could not relay an album to customer %s: %s", customer.id, error)
+        async with transaction(carebot.sessions) as session:
+            await release(session, album.ids, utc_now() + ALBUM_RETRY, f"network: {error}")
         return
     async with transaction(carebot.sessions) as session:
+        await mark_sent(session, album.ids, copies[0].message_id, utc_now())
         await record_links(
             session,
             customer_id=customer.id,
-            group_chat_id=chat_id,
-            pairs=[(copy.message_id, source) for copy, source in zip(copies, sources, strict=True)],
+            group_chat_id=group_chat_id,
+            pairs=[
+                (copy.message_id, source)
+                for copy, source in zip(copies, album.message_ids, strict=True)
+            ],
             direction=LinkDirection.TO_CUSTOMER,
         )
 

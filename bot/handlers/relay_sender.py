@@ -142,8 +142,6 @@ class RelaySender:
         self._forum: dict[int, bool] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._turns: dict[int, asyncio.Lock] = {chat_id: asyncio.Lock() for chat_id in self.groups}
-        # Albums an advisor is sending, gathered for a moment (bot/handlers/relay_advisors.py).
-        self.advisor_albums: dict[str, list[Message]] = {}
 
     # --- the per-group tasks -----------------------------------------------------------------
 
