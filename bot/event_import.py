@@ -1,11 +1,12 @@
 """`carebot events import FILE`: create or change club events from a YAML or CSV file.
 
 One event per row (CSV) or per list item (YAML: a list, or a mapping with `events:`). Columns:
-id (to change an existing event; omit to create one), title, description, place, latitude,
-longitude, starts_at, ends_at, seats, signup_deadline, companions_allowed, segment, brands,
-models, fleet_tags (lists separated by commas; YAML may also nest them under `audience:`),
-photo_file_id, status (draft, published or cancelled; new events default to draft). Times are
-the store's local time as people write them (bot/event_input.py).
+id (to change an existing event), title, description, place, latitude, longitude, starts_at,
+ends_at, seats, signup_deadline, companions_allowed, segment, brands, models, fleet_tags (lists
+separated by commas; YAML may also nest them under `audience:`), photo_file_id, status (draft,
+published or cancelled; new events default to draft). Times are the store's local time as
+people write them (bot/event_input.py). A row without an id changes the store's event with the
+same title and start when there is one, so importing a file again changes nothing.
 
 All rows are checked and written in one transaction: one bad row and nothing is written, and
 every bad row is reported with its line and reason. Publishing queues the invitations, and a
@@ -25,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -43,7 +45,7 @@ from bot.events import (
     publish_event,
     store_event,
 )
-from bot.models import EventStatus, SignupStatus
+from bot.models import ClubEvent, EventStatus, SignupStatus
 from bot.render import Renderer
 from bot.startup import prepare_database
 from bot.store_config import StoreConfig
@@ -90,6 +92,7 @@ class EventRow:
 class ImportOutcome:
     created: int = 0
     changed: int = 0
+    unchanged: int = 0
     published: int = 0
     cancelled: int = 0
     invitations: int = 0
@@ -278,15 +281,25 @@ async def _apply(
     now: dt.datetime,
     outcome: ImportOutcome,
 ) -> None:
-    if row.event_id is None:
-        event = await create_event(session, store_id, row.values)
-        outcome.created += 1
-    else:
+    if row.event_id is not None:
         found = await store_event(session, store_id, row.event_id)
         if found is None:
             raise EventRefused("no_such_event")
+    else:
+        found = await _same_event(session, store_id, row.values)
+        if found is not None and found.status == EventStatus.CANCELLED:
+            # The file names an event it cancelled on an earlier import: nothing to do.
+            outcome.unchanged += 1
+            return
+    if found is None:
+        event = await create_event(session, store_id, row.values)
+        outcome.created += 1
+    else:
         event, changed = await change_event(session, found.id, row.values)
-        outcome.changed += 1
+        if changed.fields:
+            outcome.changed += 1
+        else:
+            outcome.unchanged += 1
         if event.status == EventStatus.PUBLISHED:
             if "starts_at" in changed.fields:
                 await drop_planned(session, event.id, REMINDERS)
@@ -322,6 +335,27 @@ async def _apply(
         outcome.notices += len(
             await queue_notices(session, event, kinds.EVENT_CANCELLED, told, now)
         )
+
+
+async def _same_event(
+    session: AsyncSession, store_id: int, values: dict[str, Any]
+) -> ClubEvent | None:
+    """The store's event with this title and start: a file imported again names it.
+
+    A live event is preferred to a cancelled one of the same title and time.
+    """
+    if "title" not in values or "starts_at" not in values:
+        return None
+    return await session.scalar(
+        select(ClubEvent)
+        .where(
+            ClubEvent.store_id == store_id,
+            ClubEvent.title == values["title"],
+            ClubEvent.starts_at == values["starts_at"],
+        )
+        .order_by(ClubEvent.status == EventStatus.CANCELLED, ClubEvent.id)
+        .limit(1)
+    )
 
 
 class _RollBack(Exception):
@@ -393,7 +427,7 @@ def run_event_import(settings: Settings, config: StoreConfig, path: Path, *, dry
         return 1
     print(
         f"{'would import' if dry_run else 'imported'}: {outcome.created} created, "
-        f"{outcome.changed} changed, {outcome.published} published "
+        f"{outcome.changed} changed, {outcome.unchanged} unchanged, {outcome.published} published "
         f"({outcome.invitations} invitations queued), {outcome.cancelled} cancelled, "
         f"{outcome.notices} notices queued"
     )

@@ -167,4 +167,35 @@ async def test_the_command_prints_bad_rows_with_file_and_line_and_exits_1(
     good.write_text(YAML_FILE, encoding="utf-8")
     result = carebot("events", "import", str(good), cwd=tmp_path, DATABASE_URL=database_url)
     assert result.returncode == 0, result.stderr
-    assert "imported: 2 created, 0 changed, 1 published" in result.stdout
+    assert "imported: 2 created, 0 changed, 0 unchanged, 1 published" in result.stdout
+
+
+async def test_importing_the_same_file_again_changes_nothing(
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    store_config: StoreConfig,
+    tmp_path: Path,
+) -> None:
+    settings = _settings(database_url)
+    path = tmp_path / "events.yaml"
+    path.write_text(YAML_FILE, encoding="utf-8")
+    store_id = await make_store(sessions, store_config)
+    async with transaction(sessions) as session:
+        toyota = await add_customer(session, store_id, name="Toyota owner")
+        await add_vehicle(session, toyota, brand="Toyota")
+    first = await import_event_file(settings, store_config, path, dry_run=False)
+    assert (first.created, first.invitations) == (2, 1)
+
+    again = await import_event_file(settings, store_config, path, dry_run=False)
+
+    assert again.bad == []
+    assert (again.created, again.changed, again.unchanged) == (0, 0, 2)
+    assert (again.published, again.invitations, again.notices) == (0, 0, 0)
+    assert len(await _events(sessions)) == 2
+    async with sessions() as session:
+        assert len(list(await session.scalars(select(Outbox.id)))) == 1
+    # The same event with a new place is a change of that event, not a new one.
+    path.write_text(YAML_FILE.replace("Neihu showroom", "Hsinchu showroom"), encoding="utf-8")
+    moved = await import_event_file(settings, store_config, path, dry_run=False)
+    assert (moved.created, moved.changed) == (0, 1)
+    assert len(await _events(sessions)) == 2
