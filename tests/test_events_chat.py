@@ -146,6 +146,9 @@ async def test_the_whole_life_of_a_club_event(harness: Harness) -> None:
     # --- owners sign up with companions; who does not fit waits -----------------------------
     eve_card = await _open_event(harness, eve)  # Eve looks now and decides later
     assert "4 places left" in eve_card.text
+    # The photo the advisor gave comes just above the card.
+    above = harness.sandbox.messages(eve.id, from_bot=True)[-2]
+    assert above.kind == "photo" and event.photo_file_id in above.file_ids
     done = await _sign_up_party(harness, ann, "3 people")
     assert "You are signed up, 3 people" in done.text
     # Bob's answer waits across a restart: the party question is still live afterwards.

@@ -114,6 +114,7 @@ async def show_card(turn: Turn, event_id: int) -> None:
     turn.say(
         "event_card",
         keyboard=InlineKeyboardMarkup(rows),
+        photo_above=event.photo_file_id,
         title=event.title,
         description=event.description,
         when=turn.when(event.starts_at),

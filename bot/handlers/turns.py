@@ -55,6 +55,9 @@ class Screen:
 
     text: str
     keyboard: Keyboard | None = None
+    # A picture sent just above the text (an event's photo); the text then comes as a new
+    # message rather than replacing the pressed one, so the two stay together.
+    photo: str | None = None
 
 
 @dataclass
@@ -113,12 +116,19 @@ class Turn:
         """A date and time of day in the store's time zone, as the customer's language writes it."""
         return self.label("format_when", d=moment.astimezone(self.tz))
 
-    def say(self, kind: str, keyboard: Keyboard | None = None, **values: Any) -> None:
-        """Queue a message rendered from templates/<locale>/<kind>.html."""
+    def say(
+        self,
+        kind: str,
+        keyboard: Keyboard | None = None,
+        *,
+        photo_above: str | None = None,
+        **values: Any,
+    ) -> None:
+        """Queue a message rendered from templates/<locale>/<kind>.html, a photo above it."""
         text = self.text(kind, **values)
         if self.pending_notice:
             text, self.pending_notice = f"{self.pending_notice}\n\n{text}", None
-        self.screens.append(Screen(text, keyboard))
+        self.screens.append(Screen(text, keyboard, photo_above))
 
     def notice(self, kind: str, **values: Any) -> None:
         """Put templates/<locale>/<kind>.html in front of the next message."""
@@ -163,13 +173,15 @@ async def deliver(
     """
     sent: list[Message] = []
     for index, screen in enumerate(turn.screens):
-        replace = index == 0 and isinstance(pressed, Message)
+        replace = index == 0 and isinstance(pressed, Message) and screen.photo is None
         if replace and isinstance(screen.keyboard, InlineKeyboardMarkup | None):
             assert isinstance(pressed, Message)
             edited = await _replace(pressed, screen)
             if edited is not None:
                 sent.append(edited)
                 continue
+        if screen.photo is not None:
+            await _send_photo(bot, turn.chat_id, screen.photo)
         message = await _send(bot, turn.chat_id, screen)
         if message is not None:
             sent.append(message)
@@ -194,6 +206,16 @@ async def _replace(pressed: Message, screen: Screen) -> Message | None:
         logger.info("could not edit message %s: %s", pressed.message_id, error.message)
         return None
     return result if isinstance(result, Message) else pressed
+
+
+async def _send_photo(bot: Bot, chat_id: int, photo: str) -> None:
+    try:
+        await bot.send_photo(chat_id, photo)
+    except Forbidden:
+        logger.info("chat %s blocked the bot; photo not sent", chat_id)
+    except BadRequest as error:
+        # A file id Telegram does not know (an import's typo, say): the text goes alone.
+        logger.warning("could not send photo %r: %s", photo, error.message)
 
 
 async def _send(bot: Bot, chat_id: int, screen: Screen) -> Message | None:
