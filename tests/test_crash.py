@@ -114,6 +114,23 @@ async def _prepare(database_url: str, store_file: Path, users: list[User], signe
         await engine.dispose()
 
 
+async def _advisors_and_customers(
+    tmp_path: Path, database_url: str, sandbox: Sandbox, customers: int
+) -> tuple[User, int, list[User], dict[str, str]]:
+    """An advisor in a forum, signed-up customers, and the bot's environment for them."""
+    store_file = _store_file(tmp_path)
+    advisor = sandbox.add_user("Chen", language_code="zh-hant")
+    forum = sandbox.add_forum("Service advisors", members=[advisor])
+    users = [sandbox.add_user(f"Owner{n}", language_code="en") for n in range(customers)]
+    await _prepare(database_url, store_file, users, signed_up=True)
+    env = {
+        "DATABASE_URL": database_url,
+        "CAREBOT_STORE_FILE": str(store_file),
+        "ADVISOR_CHAT_ID": str(forum),
+    }
+    return advisor, forum, users, env
+
+
 async def _outbox_counts(database_url: str, kind: str | None = None) -> Counter[str]:
     """Outbox rows by state; "in flight" are pending rows under a live lease."""
     engine = make_engine(database_url)
@@ -183,16 +200,7 @@ async def test_customers_writing_while_the_bot_is_killed_all_reach_the_advisors(
     tmp_path: Path, database_url: str, http_sandbox: tuple[Sandbox, SandboxServer]
 ) -> None:
     sandbox, server = http_sandbox
-    store_file = _store_file(tmp_path)
-    advisor = sandbox.add_user("Chen", language_code="zh-hant")
-    forum = sandbox.add_forum("Service advisors", members=[advisor])
-    customers = [sandbox.add_user(f"Owner{n}", language_code="en") for n in range(4)]
-    await _prepare(database_url, store_file, customers, signed_up=True)
-    env = {
-        "DATABASE_URL": database_url,
-        "CAREBOT_STORE_FILE": str(store_file),
-        "ADVISOR_CHAT_ID": str(forum),
-    }
+    _, forum, customers, env = await _advisors_and_customers(tmp_path, database_url, sandbox, 4)
     written: list[str] = []
 
     def write(rounds: range) -> None:
@@ -285,16 +293,7 @@ async def test_an_advisors_album_caught_by_a_kill_reaches_the_customer_once_afte
     tmp_path: Path, database_url: str, http_sandbox: tuple[Sandbox, SandboxServer]
 ) -> None:
     sandbox, server = http_sandbox
-    store_file = _store_file(tmp_path)
-    advisor = sandbox.add_user("Chen", language_code="zh-hant")
-    forum = sandbox.add_forum("Service advisors", members=[advisor])
-    owner = sandbox.add_user("Owner", language_code="en")
-    await _prepare(database_url, store_file, [owner], signed_up=True)
-    env = {
-        "DATABASE_URL": database_url,
-        "CAREBOT_STORE_FILE": str(store_file),
-        "ADVISOR_CHAT_ID": str(forum),
-    }
+    advisor, forum, [owner], env = await _advisors_and_customers(tmp_path, database_url, sandbox, 1)
 
     async def album_rows() -> int:
         engine = make_engine(database_url)

@@ -11,6 +11,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -181,8 +182,9 @@ class FastClock:
         await asyncio.sleep(seconds / 50)
 
 
-@pytest.fixture
-async def relay(database_url: str, store_config: StoreConfig) -> AsyncIterator[Harness]:
+@asynccontextmanager
+async def faulty_relay(database_url: str, store: StoreConfig) -> AsyncIterator[Harness]:
+    """The bot with an advisor forum, on a sandbox whose faults each test sets."""
     sandbox = Sandbox(limits=None)
     sandbox.add_bot("5550001:carebot-sandbox-token-for-tests", username="carebot_test_bot")
     advisor = sandbox.add_user("Chen", language_code="zh-hant", username="advisor_chen")
@@ -190,7 +192,7 @@ async def relay(database_url: str, store_config: StoreConfig) -> AsyncIterator[H
     harness = Harness(
         sandbox=sandbox,
         settings=harness_settings(database_url, forum),
-        store=relay_store(store_config, merge_seconds=0),
+        store=store,
         advisor_chat_id=forum,
         advisor=advisor,
         pacer_clock=FastClock(),
@@ -202,6 +204,12 @@ async def relay(database_url: str, store_config: StoreConfig) -> AsyncIterator[H
         await harness.stop()
         await sandbox.aclose()
     assert sandbox.violations == []
+
+
+@pytest.fixture
+async def relay(database_url: str, store_config: StoreConfig) -> AsyncIterator[Harness]:
+    async with faulty_relay(database_url, relay_store(store_config, merge_seconds=0)) as harness:
+        yield harness
 
 
 async def test_a_relay_burst_through_a_flaky_telegram_reaches_the_advisors_whole(
@@ -256,20 +264,9 @@ async def test_a_relay_burst_through_a_flaky_telegram_reaches_the_advisors_whole
 async def test_a_group_post_telegram_keeps_failing_is_tried_a_bounded_number_of_times_then_waits(
     database_url: str, store_config: StoreConfig
 ) -> None:
-    sandbox = Sandbox(limits=None)
-    sandbox.add_bot("5550001:carebot-sandbox-token-for-tests", username="carebot_test_bot")
-    advisor = sandbox.add_user("Chen", language_code="zh-hant", username="advisor_chen")
-    forum = sandbox.add_forum("Service advisors", members=[advisor])
-    harness = Harness(
-        sandbox=sandbox,
-        settings=harness_settings(database_url, forum),
-        store=relay_store(store_config, merge_seconds=0, network_tries=3, retry_later_seconds=5),
-        advisor_chat_id=forum,
-        advisor=advisor,
-        pacer_clock=FastClock(),
-    )
-    await harness.start()
-    try:
+    store = relay_store(store_config, merge_seconds=0, network_tries=3, retry_later_seconds=5)
+    async with faulty_relay(database_url, store) as harness:
+        sandbox, forum = harness.sandbox, harness.advisor_chat_id
         owner = await signed_up_customer(harness, name="Owner", plate="ABC-0001")
 
         def group_posts() -> list[str]:
@@ -314,7 +311,3 @@ async def test_a_group_post_telegram_keeps_failing_is_tried_a_bounded_number_of_
         assert group_posts() == ["note 1", "note 2"]
         # Each went once: the card that opens the topic, and the two notes.
         assert posted() - before == 3
-    finally:
-        await harness.stop()
-        await sandbox.aclose()
-    assert sandbox.violations == []
