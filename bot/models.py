@@ -25,7 +25,9 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -36,8 +38,36 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# Free-form data (payloads, audiences): JSONB on PostgreSQL, JSON text on SQLite.
-Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+class _Json(TypeDecorator[Any]):
+    """Free-form data (payloads, audiences): JSONB on PostgreSQL, JSON text on SQLite.
+
+    Strings lose NUL characters, which jsonb cannot hold: a text a customer sent with one keeps
+    the rest, the same on both engines.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return _without_nul(value)
+
+
+Json = _Json()
 
 # Integer primary keys autoincrement on SQLite only as INTEGER; PostgreSQL gets 64 bits.
 Id = BigInteger().with_variant(Integer(), "sqlite")
