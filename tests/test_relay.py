@@ -253,3 +253,43 @@ async def test_a_customer_who_blocks_the_bot_is_marked_and_the_topic_says_so(
     await relayed(relay)
     assert (await customer_row(relay, mei)).reachable is True
     assert "重新開啟了機器人" in topic_messages(relay, relay.advisor_chat_id, topic)[-1].text
+
+
+async def test_someone_not_signed_up_can_ask_a_person_and_is_told_once_where_it_went(
+    relay: Harness,
+) -> None:
+    visitor = relay.sandbox.add_user("Hao", language_code="en")
+    await relay.send(visitor, "/start")
+    [told] = await relay.send(visitor, "How much is the 40,000 km service?")
+    assert "with our service advisors" in told.text
+    assert relay.sandbox.keyboard(visitor.id)["keyboard"][0][0]["request_contact"] is True
+    assert await relay.send(visitor, "For a 2021 RAV4") == []
+    await relayed(relay)
+
+    [topic] = relay.sandbox.topics(relay.advisor_chat_id)
+    card, *copies = topic_messages(relay, relay.advisor_chat_id, topic.thread_id)
+    assert "尚未註冊" in card.text
+    relayed_lines = [line for m in copies for line in (m.text or "").splitlines()]
+    assert relayed_lines == ["How much is the 40,000 km service?", "For a 2021 RAV4"]
+    # The advisor's answer reaches them; a typed number is still about signing up.
+    await advisor_writes(relay, topic.thread_id, "About NT$4,800, an hour and a half")
+    assert "NT$4,800" in relay.sandbox.last_message(visitor.id).text
+    [refused] = await relay.send(visitor, "0912 345 678")
+    assert "Typed numbers are not accepted" in refused.text
+    await relayed(relay)
+    in_topic = topic_messages(relay, relay.advisor_chat_id, topic.thread_id)
+    assert not any("0912" in (m.text or "") for m in in_topic)
+    # Signed up, they keep their topic.
+    await relay.share_contact(visitor, "+886 912 345 678")
+    await write(relay, visitor, "Booked, thanks")
+    assert [t.thread_id for t in relay.sandbox.topics(relay.advisor_chat_id)] == [topic.thread_id]
+
+
+async def test_a_nul_character_in_a_customers_text_is_dropped_and_the_rest_relayed(
+    relay: Harness,
+) -> None:
+    mei = await signed_up_customer(relay)
+    await write(relay, mei, "brakes\x00 squeak")
+    topic = (await thread_row(relay, mei)).topic_id
+    assert topic is not None
+    assert topic_messages(relay, relay.advisor_chat_id, topic)[-1].text == "brakes squeak"

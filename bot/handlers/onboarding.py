@@ -5,6 +5,9 @@ the contact button: contact.user_id equals the sender); a forwarded or typed num
 nothing. The phone links the Telegram user to the store's record of that number, when there
 is one (customers imported from the DMS), or completes the record made at /start. A /start
 payload waits in the flow until sign-up is done, then opens.
+
+Someone who writes instead of sharing a contact can still ask a person: the message goes to the
+advisors like a signed-up owner's, and the first time the bot says so, with the number button.
 """
 
 from telegram import InlineKeyboardMarkup, KeyboardButton, Message, ReplyKeyboardMarkup
@@ -41,6 +44,37 @@ async def start(turn: Turn, first_name: str, payload: str | None) -> None:
 async def ask_phone(turn: Turn, payload: str | None) -> None:
     await turn.begin(FLOW, "phone", payload=payload)
     turn.say("signup_phone", keyboard=contact_keyboard(turn))
+
+
+def for_advisors(turn: Turn, message: Message) -> bool:
+    """A message from someone signing up that an advisor should read, not the sign-up.
+
+    A contact, a typed phone number or a menu label is about signing up; so is anything sent
+    before the greeting (and its privacy notice) has been shown.
+    """
+    if turn.carebot.relay is None or signed_up(turn.customer) or message.contact is not None:
+        return False
+    if not turn.flow.at(FLOW, "phone"):
+        return False
+    text = message.text or ""
+    return not _looks_like_a_phone(turn, text) and not menu.menu_section(turn.carebot.render, text)
+
+
+def _looks_like_a_phone(turn: Turn, text: str) -> bool:
+    try:
+        normalise_phone(text, country_for_market(turn.carebot.store.store.market))
+    except ValueError:
+        return False
+    return True
+
+
+async def pass_to_advisors(turn: Turn) -> None:
+    """The relay takes the message; the first time, the owner hears where it went."""
+    if turn.flow.at(FLOW, "phone") and turn.flow.data.get("relayed"):
+        return
+    payload = turn.flow.data.get("payload") if turn.flow.at(FLOW) else None
+    await turn.begin(FLOW, "phone", payload=payload, relayed=True)
+    turn.say("signup_message_relayed", keyboard=contact_keyboard(turn))
 
 
 async def ask_consent(turn: Turn) -> None:

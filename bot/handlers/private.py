@@ -1,7 +1,8 @@
 """The private-chat router: an owner's commands, inline buttons and messages.
 
 A message (text, photo or contact) is decided in this order:
-1. someone not signed up yet is in sign-up, whatever they send;
+1. someone not signed up yet is in sign-up: a contact is their sign-up, anything else goes on to
+   the advisors (they may ask a person before they share a number), with a word the first time;
 2. a main-menu label opens its section, leaving any flow (the menu is always on screen, and
    pressing it means "take me there", even in the middle of a step that expects text);
 3. an active flow's current step gets it (AREAS maps flow names to their modules);
@@ -107,7 +108,11 @@ async def on_message(update: Update, context: CarebotContext) -> None:
     async with transaction(context.carebot.sessions) as session:
         turn = await _turn(session, context, user)
         used = True
-        if not signed_up(turn.customer) and turn.flow.name not in BEFORE_SIGN_UP:
+        if onboarding.for_advisors(turn, message):
+            # Not signed up yet, they may still ask a person: the relay below takes it.
+            await onboarding.pass_to_advisors(turn)
+            used = False
+        elif not signed_up(turn.customer) and turn.flow.name not in BEFORE_SIGN_UP:
             await onboarding.start(turn, user.first_name, None)
         elif signed_up(turn.customer) and (
             section := menu.menu_section(turn.carebot.render, message.text)

@@ -22,7 +22,7 @@ from telegram.error import BadRequest, Forbidden
 from bot.booking import OPEN, BookingRefused, book_appointment
 from bot.callbacks import unpack
 from bot.context import Carebot, CarebotContext
-from bot.customers import customer_by_telegram_user, signed_up
+from bot.customers import customer_by_telegram_user
 from bot.db import transaction
 from bot.handlers import booking_cards
 from bot.handlers.relay_sender import message_key, utc_now
@@ -96,7 +96,7 @@ async def on_customer_message(update: Update, context: CarebotContext) -> None:
     due = now + max(hold, ALBUM_WAIT) if kind is PostKind.ALBUM else now + hold
     async with transaction(carebot.sessions) as session:
         customer = await customer_by_telegram_user(session, user.id)
-        if customer is None or not signed_up(customer) or customer.banned_at is not None:
+        if customer is None or customer.banned_at is not None:
             return
         thread = await assign_thread(session, customer.id, sender.groups)
         await enqueue(
