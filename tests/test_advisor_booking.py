@@ -10,7 +10,7 @@ from bot.models import (
     ServiceVisit,
     VisitKind,
 )
-from bot.sandbox import User
+from bot.sandbox import StoredMessage, User
 from tests.harness import Harness, button_data
 from tests.owner_steps import (
     action_data,
@@ -103,6 +103,39 @@ async def test_advisor_confirms_checks_in_and_completes_with_the_odometer(
     await harness.send(
         harness.advisor, "48,351", chat_id=harness.advisor_chat_id, reply_to=question
     )
+    async with harness.sessions() as session:
+        assert len(list(await session.scalars(select(ServiceVisit)))) == 1
+
+
+async def test_an_odometer_lower_than_the_last_is_questioned_and_the_newest_question_works(
+    harness: Harness,
+) -> None:
+    await _booked_owner(harness)  # the owner gave 45,210 km when adding the car
+    await _advisor_taps(harness, "確認")
+    await _advisor_taps(harness, "已到店")
+    await _advisor_taps(harness, "完工")
+    question = harness.last(harness.advisor_chat_id)
+
+    async def answer(text: str, to: StoredMessage) -> StoredMessage:
+        await harness.send(harness.advisor, text, chat_id=harness.advisor_chat_id, reply_to=to)
+        return harness.last(harness.advisor_chat_id)
+
+    # Each answer is a reply to the bot's newest question, as the ForceReply makes it.
+    again = await answer("soon", question)
+    lower = await answer("4,521", again)
+    assert "比上次的里程 45,210 公里" in lower.text and lower.reply_markup["force_reply"]
+    async with harness.sessions() as session:
+        assert await session.scalar(select(ServiceVisit)) is None
+    # A different figure is checked afresh; the same low figure twice is taken as meant.
+    lower = await answer("4,520", lower)
+    assert "比上次的里程" in lower.text
+    recorded = await answer("4,520", lower)
+    assert "4,520" in recorded.text and "比上次" not in recorded.text
+    async with harness.sessions() as session:
+        visit = await session.scalar(select(ServiceVisit))
+    assert visit is not None and visit.km == 4_520
+    # The earlier questions are answered too: a late reply to one records nothing more.
+    await answer("50,000", question)
     async with harness.sessions() as session:
         assert len(list(await session.scalars(select(ServiceVisit)))) == 1
 

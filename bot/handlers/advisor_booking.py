@@ -34,6 +34,7 @@ from bot.handlers import booking, booking_cards
 from bot.handlers.turns import Turn, deliver, open_turn
 from bot.models import Appointment, Customer, Vehicle
 from bot.typed_input import parse_km
+from bot.vehicles import last_reading
 
 logger = logging.getLogger(__name__)
 
@@ -163,21 +164,58 @@ async def on_advisor_reply(update: Update, context: CarebotContext) -> None:
             return
         km = parse_km(message.text)
         appointment = await store_appointment(session, carebot.store_id, question["appointment"])
-        outcome, customer_turn, card = "advisor_bad_km", None, None
+        outcome, values, customer_turn, card = "advisor_bad_km", {}, None, None
         if km is not None and appointment is not None:
+            outcome, values = await _check_km(session, carebot, appointment, question, km)
+        if outcome == "advisor_km_ok":
             outcome, customer_turn, card = await _complete(session, carebot, appointment, km)
-            remaining = {key: value for key, value in questions.data.items() if key != asked}
+            # Every message that asked about this appointment is answered now.
+            remaining = {
+                key: value
+                for key, value in questions.data.items()
+                if value["appointment"] != question["appointment"]
+            }
             await enter_step(session, questions, QUESTIONS_FLOW, "km", remaining)
-    await message.reply_html(
-        carebot.render.text(carebot.default_locale, outcome, km=km or 0),
+    asked_again = outcome in ("advisor_bad_km", "advisor_km_lower")
+    answer = await message.reply_html(
+        carebot.render.text(carebot.default_locale, outcome, km=km or 0, **values),
         do_quote=True,
-        reply_markup=ForceReply(selective=True) if outcome == "advisor_bad_km" else None,
+        reply_markup=ForceReply(selective=True) if asked_again else None,
     )
+    if asked_again:
+        # The advisor's client replies to the newest question: it asks the same thing.
+        noted = question | ({"lower_km": km} if outcome == "advisor_km_lower" else {})
+        await _keep_question(carebot, message.chat.id, [asked, str(answer.message_id)], noted)
     if card is not None:
         await _edit_card_by_id(context, message.chat.id, question, *card)
     if customer_turn is not None:
         await deliver(customer_turn, context.bot)
     raise ApplicationHandlerStop
+
+
+async def _check_km(
+    session: AsyncSession,
+    carebot: Carebot,
+    appointment: Appointment,
+    question: dict[str, Any],
+    km: int,
+) -> tuple[str, dict[str, Any]]:
+    """A reading lower than the car's last is questioned once; the same figure again stands."""
+    last = await last_reading(session, appointment.vehicle_id) if appointment.vehicle_id else None
+    if last is None or km >= last.km or question.get("lower_km") == km:
+        return "advisor_km_ok", {}
+    read_on = carebot.render.label(carebot.default_locale, "format_day", d=last.read_on)
+    return "advisor_km_lower", {"last_km": last.km, "read_on": read_on}
+
+
+async def _keep_question(
+    carebot: Carebot, chat_id: int, message_ids: list[str], question: dict[str, Any]
+) -> None:
+    async with transaction(carebot.sessions) as session:
+        questions = await load_flow(session, chat_id, CHAT_ROW_USER)
+        open_questions = dict(questions.data) if questions.at(QUESTIONS_FLOW) else {}
+        open_questions.update(dict.fromkeys(message_ids, question))
+        await enter_step(session, questions, QUESTIONS_FLOW, "km", open_questions)
 
 
 async def _complete(
