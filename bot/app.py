@@ -1,6 +1,5 @@
 """build_application(): every handler and job, registered in one ordered list."""
 
-import asyncio
 import logging
 
 from telegram.ext import (
@@ -14,7 +13,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 from bot.config import Settings
 from bot.context import BotData, Carebot, CarebotContext
@@ -35,11 +34,11 @@ from bot.handlers import private as private_chat
 from bot.handlers.errors import report_error
 from bot.handlers.menu import COMMANDS, publish_commands
 from bot.handlers.relay_sender import RelaySender
-from bot.polling import HandledFirstBot
 from bot.rate_limits import PacedRateLimiter
 from bot.render import Renderer
 from bot.store_config import StoreConfig
 from bot.stores import sync_store
+from bot.update_queue import HandledUpdateQueue
 from scheduler.jobs import CareJobs
 from scheduler.messages import AREA as CARE_AREA
 
@@ -84,25 +83,22 @@ def build_application(
         burst=relay.group_burst,
         clock=clock,
     )
-    # The queue is the bot's too: it fetches more updates only once those queued are handled.
-    updates: asyncio.Queue[object] = asyncio.Queue()
-    bot = HandledFirstBot(
-        settings.token,
-        base_url=settings.telegram_api_base_url,
-        request=request or HTTPXRequest(connection_pool_size=256),
-        get_updates_request=get_updates_request or HTTPXRequest(),
-        rate_limiter=PacedRateLimiter(pacer, max_retries=3),
-        handled=updates.join,
-    )
     builder = (
         ApplicationBuilder()
-        .bot(bot)
-        .update_queue(updates)
+        .token(settings.token)
+        .base_url(settings.telegram_api_base_url)
+        # Telegram lets an update go only once it has been handled (bot/update_queue.py).
+        .update_queue(HandledUpdateQueue())
         .context_types(ContextTypes(context=CarebotContext, bot_data=BotData))
+        .rate_limiter(PacedRateLimiter(pacer, max_retries=3))
         .post_init(_open_resources(settings, store, pacer, care_jobs))
         .post_stop(_stop_relay)
         .post_shutdown(_close_resources)
     )
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
     application = builder.build()
 
     private = filters.ChatType.PRIVATE

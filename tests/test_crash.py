@@ -26,7 +26,7 @@ from bot.sandbox import Sandbox, SandboxServer, User, serve_http
 from bot.store_config import load_store_config
 from bot.stores import sync_store
 from tests.conftest import ROOT
-from tests.test_run_process import RunningBot, carebot_run
+from tests.test_run_process import RunningBot, carebot_run, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -254,22 +254,33 @@ async def test_customers_writing_while_the_bot_is_killed_all_reach_the_advisors(
     assert duplicates <= in_flight
 
 
-async def test_updates_fetched_but_not_yet_handled_at_a_kill_are_handled_after_the_restart(
-    tmp_path: Path, database_url: str, http_sandbox: tuple[Sandbox, SandboxServer]
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_updates_received_but_not_yet_handled_at_a_kill_are_handled_after_the_restart(
+    tmp_path: Path, database_url: str, http_sandbox: tuple[Sandbox, SandboxServer], mode: str
 ) -> None:
     sandbox, server = http_sandbox
     store_file = _store_file(tmp_path)
     owners = [sandbox.add_user(f"Owner{n}", language_code="en") for n in range(40)]
     env = {"DATABASE_URL": database_url, "CAREBOT_STORE_FILE": str(store_file)}
+    ready = "polling"
+    if mode == "webhook":
+        port = free_port()
+        env |= {
+            "WEBHOOK_URL": f"http://127.0.0.1:{port}/carebot/hook",
+            "WEBHOOK_SECRET": "crash-test-secret",
+            "WEBHOOK_LISTEN": "127.0.0.1",
+            "WEBHOOK_PORT": str(port),
+        }
+        ready = "serving webhook"
 
     def answered() -> set[int]:
         return {o.id for o in owners if sandbox.messages(o.id, from_bot=True)}
 
     async with carebot_run(tmp_path, server, **env) as bot:
-        await bot.wait_for_output("polling")
+        await bot.wait_for_output(ready)
         for owner in owners:
             sandbox.send_text(owner, "/start")
-        # The bot fetches all forty at once and answers them one by one: kill it in between.
+        # Forty updates reach the bot at once and it answers them one by one: kill it between.
         await sandbox.wait_for(lambda: len(answered()) >= 3, timeout=60)
         await _kill(bot)
     waiting = {update["message"]["from"]["id"] for update in sandbox.pending_updates()}
@@ -277,8 +288,8 @@ async def test_updates_fetched_but_not_yet_handled_at_a_kill_are_handled_after_t
     # Telegram let go only of what the bot had handled.
     dropped_unanswered = [o.first_name for o in owners if o.id not in at_kill | waiting]
     print(
-        f"\nupdates at the kill: answered {len(at_kill)}, still at Telegram {len(waiting)}, "
-        f"dropped unanswered {len(dropped_unanswered)}"
+        f"\n{mode}, updates at the kill: answered {len(at_kill)}, still at Telegram "
+        f"{len(waiting)}, dropped unanswered {len(dropped_unanswered)}"
     )
     assert dropped_unanswered == []
     assert len(at_kill) < len(owners), "the kill came before every owner was answered"

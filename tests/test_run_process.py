@@ -152,7 +152,7 @@ async def test_the_start_says_what_is_missing_in_the_advisor_chat(
     assert "ADVISOR_CHAT_ID is not set" in bot.text
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -163,7 +163,7 @@ async def test_webhook_mode_serves_updates_and_checks_the_secret(
 ) -> None:
     sandbox, server = http_sandbox
     advisors = sandbox.add_forum("Service advisors")
-    port = _free_port()
+    port = free_port()
     hook = f"http://127.0.0.1:{port}/carebot/hook"
     async with carebot_run(
         tmp_path,
