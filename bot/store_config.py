@@ -123,6 +123,8 @@ class ServiceIntervals(_Strict):
 class Messaging(_Strict):
     hours: TimeSpan = TimeSpan(start=dt.time(9), end=dt.time(20))
     marketing_per_week: int = Field(default=2, ge=0, le=50)
+    # Marketing waits for a day the store is open, when someone can answer the replies.
+    on_closed_days: bool = False
 
 
 class ReportRules(_Strict):

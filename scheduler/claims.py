@@ -68,9 +68,12 @@ class Claim:
 
 
 def in_messaging_hours(store: StoreConfig, tz: ZoneInfo, now: dt.datetime) -> bool:
-    hours = store.messaging.hours
-    local = now.astimezone(tz).time()
-    return hours.start <= local < hours.end
+    """May marketing go now: inside the messaging hours, on a day the store is open."""
+    messaging = store.messaging
+    local = now.astimezone(tz)
+    if not messaging.on_closed_days and not store.hours_on(local.date()):
+        return False
+    return messaging.hours.start <= local.time() < messaging.hours.end
 
 
 async def claim_outbox_batch(

@@ -18,7 +18,7 @@ from bot.models import Appointment, AppointmentStatus, Customer, Outbox, OutboxS
 from bot.render import Renderer
 from bot.sandbox import Faults, Limits, Sandbox, SandboxRequest, User
 from bot.store_config import Messaging, StoreConfig
-from scheduler.claims import claim_outbox_batch
+from scheduler.claims import claim_outbox_batch, in_messaging_hours
 from scheduler.delivery import Deliverer
 from tests.care_world import TAIPEI, add_customer, make_store, outbox, store_with
 
@@ -223,6 +223,41 @@ async def test_marketing_waits_for_the_messaging_hours_service_messages_do_not(
     await deliverer(sessions, sandbox, store_config, store_id, clock).drain()
     assert (await rows(sessions))["offer"].status == OutboxStatus.SENT
     assert len(texts(sandbox, user)) == 2
+
+
+async def test_marketing_waits_for_a_day_the_store_is_open_service_messages_do_not(
+    sessions: Sessions, store_config: StoreConfig, sandbox: Sandbox
+) -> None:
+    # The example store is closed on Sundays.
+    store_id = await make_store(sessions, store_config)
+    sunday = dt.datetime(2026, 5, 10, 10, 0, tzinfo=TAIPEI)
+    async with transaction(sessions) as session:
+        customer, user = await owner(session, store_id, sandbox)
+        queue(
+            session,
+            customer,
+            "offer",
+            marketing=True,
+            template="care_birthday",
+            payload={"customer_id": customer.id},
+            due=sunday,
+        )
+        queue(session, customer, "service", due=sunday)
+    clock = ShiftedClock(sunday)
+    await deliverer(sessions, sandbox, store_config, store_id, clock).drain()
+    found = await rows(sessions)
+    assert (found["service"].status, found["offer"].status) == (
+        OutboxStatus.SENT,
+        OutboxStatus.PENDING,
+    )
+    clock.advance(days=1)  # Monday 10:00
+    await deliverer(sessions, sandbox, store_config, store_id, clock).drain()
+    assert (await rows(sessions))["offer"].status == OutboxStatus.SENT
+    assert len(texts(sandbox, user)) == 2
+    # A store that wants it sends on closed days too.
+    open_all_week = store_config.model_copy(update={"messaging": Messaging(on_closed_days=True)})
+    assert in_messaging_hours(open_all_week, TAIPEI, sunday)
+    assert not in_messaging_hours(store_config, TAIPEI, sunday)
 
 
 async def test_weekly_marketing_cap_moves_the_extra_message_to_when_the_oldest_leaves_the_week(
