@@ -4,13 +4,14 @@ Segments overlap, each on its own definition, and periods are counted back from 
 which is included: "the last 12 months" of 2026-06-30 is 2025-07-01..2026-06-30. Only visits on
 or before the as-of date count, so a report about the past is the report that day would have
 given. Everything is one aggregate statement over the base; Python only adds up the groups
-(brand x model x fleet tag), which are few.
+(brand x model x fleet tag), which are few. The series of month ends behind /stats is one
+statement as well, with a column per day: it costs one or two days' reports, not twelve.
 """
 
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.mileage import vehicle_mileage
+from bot.mileage import mileage_by_reading_day, vehicle_mileage
 from bot.models import Customer, ServiceVisit, Vehicle
 from bot.months import month_end, shift_months
 from bot.service_due import expected_interval_days, is_lost, service_interval
@@ -213,6 +214,140 @@ def series_days(as_of: dt.date, months: int = 12) -> list[dt.date]:
     return sorted(days)
 
 
+def _visits_by_day(facts: Subquery, days: list[dt.date]) -> list[ColumnElement[Any]]:
+    """last_visit_<i> and visits_12m_<i> of every day, as aggregates over a vehicle's visits."""
+    visited_on = facts.c.visited_on
+    columns: list[ColumnElement[Any]] = []
+    for i, day in enumerate(days):
+        in_12m = (visited_on > shift_months(day, -12)) & (visited_on <= day)
+        columns += [
+            func.max(visited_on).filter(visited_on <= day).label(f"last_visit_{i}"),
+            func.count().filter(in_12m).label(f"visits_12m_{i}"),
+        ]
+    return columns
+
+
+def _daily_km_by_day(facts: Subquery, days: list[dt.date]) -> list[ColumnElement[Any]]:
+    """daily_km_<i> of every day: the estimate of the reading day the day falls after."""
+    read_on, next_read_on = facts.c.read_on, facts.c.next_read_on
+    return [
+        func.max(facts.c.daily_km)
+        .filter((read_on <= day) & (next_read_on.is_(None) | (next_read_on > day)))
+        .label(f"daily_km_{i}")
+        for i, day in enumerate(days)
+    ]
+
+
+def _per_vehicle_by_day(store_id: int, days: list[dt.date], dialect: str) -> Subquery:
+    """_per_vehicle for many days at once: a column per day, one row per vehicle seen by the
+    last day, from one pass over the visits and one over the readings."""
+    visits = (
+        select(ServiceVisit.vehicle_id.label("vehicle_id"), ServiceVisit.visited_on)
+        .where(ServiceVisit.store_id == store_id, ServiceVisit.visited_on <= days[-1])
+        .subquery("visits")
+    )
+    estimates = mileage_by_reading_day(days[-1], store_id=store_id).subquery("estimates")
+    # Most readings were superseded before the first day; they hold no day's estimate.
+    readings = (
+        select(estimates)
+        .where(estimates.c.next_read_on.is_(None) | (estimates.c.next_read_on > days[0]))
+        .subquery("readings")
+    )
+    if dialect == "sqlite":
+        # As in _per_vehicle: one stream of both kinds of facts, grouped once.
+        facts = union_all(
+            select(
+                visits.c.vehicle_id,
+                visits.c.visited_on,
+                cast(null(), Date).label("read_on"),
+                cast(null(), Date).label("next_read_on"),
+                cast(null(), Float).label("daily_km"),
+            ),
+            select(
+                readings.c.vehicle_id,
+                cast(null(), Date),
+                readings.c.read_on,
+                readings.c.next_read_on,
+                readings.c.daily_km,
+            ),
+        ).subquery("facts")
+        return (
+            select(
+                facts.c.vehicle_id.label("vehicle_id"),
+                *_visits_by_day(facts, days),
+                *_daily_km_by_day(facts, days),
+            )
+            .group_by(facts.c.vehicle_id)
+            .having(func.max(facts.c.visited_on).is_not(None))
+            .subquery("per_vehicle")
+        )
+    per_visit = (
+        select(visits.c.vehicle_id, *_visits_by_day(visits, days))
+        .group_by(visits.c.vehicle_id)
+        .subquery("per_visit")
+    )
+    per_reading = (
+        select(readings.c.vehicle_id, *_daily_km_by_day(readings, days))
+        .group_by(readings.c.vehicle_id)
+        .subquery("per_reading")
+    )
+    return (
+        select(per_visit, *(per_reading.c[f"daily_km_{i}"] for i in range(len(days))))
+        .outerjoin(per_reading, per_reading.c.vehicle_id == per_visit.c.vehicle_id)
+        .subquery("per_vehicle")
+    )
+
+
+def series_query(
+    store_id: int,
+    days: list[dt.date],
+    intervals: ServiceIntervals,
+    rules: ReportRules,
+    dialect: str = "postgresql",
+) -> Select:
+    """Segment totals as of each of `days` (oldest first), in one statement and one row.
+
+    The same definitions as segment_query, day by day; the totals only, so without the
+    customer: every vehicle has one (a NOT NULL foreign key), and the join would only cost.
+    """
+    per_day = _per_vehicle_by_day(store_id, days, dialect)
+    km, months = service_interval(
+        intervals,
+        brand=Vehicle.brand,
+        model=Vehicle.model,
+        own_km=Vehicle.interval_km,
+        own_months=Vehicle.interval_months,
+    )
+    # MATERIALIZED (SQLite 3.35+, PostgreSQL 12+) works the interval out once per vehicle;
+    # inlined, both engines work it out again for every day (a third of the time on SQLite).
+    per_vehicle = (
+        select(per_day, km.label("interval_km"), months.label("interval_months"))
+        .join(Vehicle, Vehicle.id == per_day.c.vehicle_id)
+        .cte("per_vehicle_days")
+        .prefix_with("MATERIALIZED")
+    )
+    km, months = per_vehicle.c.interval_km, per_vehicle.c.interval_months
+
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.count().filter(condition)
+
+    columns = []
+    for i, day in enumerate(days):
+        last_visit = per_vehicle.c[f"last_visit_{i}"]
+        visits_12m = per_vehicle.c[f"visits_12m_{i}"]
+        expected = expected_interval_days(km, months, per_vehicle.c[f"daily_km_{i}"])
+        columns += [
+            count_if(last_visit.is_not(None)).label(f"archived_{i}"),
+            count_if(visits_12m >= 1).label(f"active_{i}"),
+            count_if(visits_12m >= rules.loyal_visits).label(f"loyal_{i}"),
+            count_if(is_lost(last_visit, expected, day, rules.lost_factor)).label(f"lost_{i}"),
+            count_if(last_visit <= shift_months(day, -3)).label(f"lost_3m_{i}"),
+            count_if(last_visit <= shift_months(day, -6)).label(f"lost_6m_{i}"),
+            count_if(last_visit <= shift_months(day, -12)).label(f"lost_12m_{i}"),
+        ]
+    return select(*columns).select_from(per_vehicle)
+
+
 async def segment_series(
     session: AsyncSession,
     store_id: int,
@@ -221,9 +356,15 @@ async def segment_series(
     rules: ReportRules,
     months: int = 12,
 ) -> list[tuple[dt.date, SegmentCounts]]:
-    """Segment totals at the end of each of the last `months` months (the last one at as_of)."""
-    series = []
-    for day in series_days(as_of, months):
-        report = await segment_report(session, store_id, day, intervals, rules)
-        series.append((day, report.total))
-    return series
+    """Segment totals at the end of each of the last `months` months (the last one at as_of).
+
+    One statement for all the days rather than segment_report per day: nothing is cached, so
+    visits imported later into past months show in the past months at once.
+    """
+    days = series_days(as_of, months)
+    query = series_query(store_id, days, intervals, rules, session.bind.dialect.name)
+    row = (await session.execute(query)).one()
+    return [
+        (day, SegmentCounts(*(int(row._mapping[f"{key}_{i}"] or 0) for key in SEGMENT_KEYS)))
+        for i, day in enumerate(days)
+    ]

@@ -261,3 +261,128 @@ async def test_another_store_in_the_same_database_changes_nothing(
     assert theirs.total == SegmentCounts(
         archived=2, active=1, lost=1, lost_3m=1, lost_6m=1, lost_12m=1
     )
+
+
+async def seed_changing_base(
+    sessions: async_sessionmaker[AsyncSession], config: StoreConfig
+) -> int:
+    """The hand-worked cases, and cars whose segments change from one month end to the next."""
+    store_id = await seed_segment_cases(sessions, config)
+    async with transaction(sessions) as session:
+        s = store_id
+        # The owner's readings between visits change the pace, so "lost" comes and goes: slow
+        # (2,000 km in a year), then 9,000 km in 50 days, then a reading lower than the last
+        # (no pace at all until the next one).
+        owner = await add_vehicle(
+            session,
+            s,
+            "RDG-0101",
+            visits=[(D(2025, 1, 10), 20_000), (D(2026, 1, 10), 22_000)],
+        )
+        for day, km in [(D(2026, 3, 1), 31_000), (D(2026, 4, 20), 30_500), (D(2026, 6, 1), 40_000)]:
+            session.add(
+                OdometerReading(
+                    vehicle_id=owner.id, read_on=day, km=km, source=ReadingSource.CUSTOMER
+                )
+            )
+        # One reading: the pace counts from registration. Its own interval and a brand typed
+        # the way imports type it.
+        single = await add_vehicle(
+            session,
+            s,
+            "REG-0102",
+            brand="  TOYOTA ",
+            registered=D(2025, 2, 1),
+            visits=[(D(2025, 8, 31), 12_000)],
+        )
+        single.interval_months = 3
+        # Two visits on one day count twice for "loyal"; visits on the month ends and on the
+        # 12-month edges of the series days.
+        await add_vehicle(
+            session, s, "TWO-0103", visits=[(D(2025, 9, 30), 5_000), (D(2025, 9, 30), 5_000)]
+        )
+        await add_vehicle(
+            session,
+            s,
+            "EDG-0104",
+            visits=[(D(2024, 7, 31), 1_000), (D(2025, 2, 28), 4_000), (D(2025, 5, 31), 6_000)],
+        )
+        # Lost at the end of July 2025 by the pace of a reading taken in June (322 km/day);
+        # an August reading slows it down to 1.3 km/day, and it is not lost in August.
+        fast = await add_vehicle(session, s, "PAC-0108", visits=[(D(2025, 5, 1), 10_000)])
+        for day, km in [(D(2025, 6, 1), 20_000), (D(2025, 8, 15), 20_100)]:
+            session.add(
+                OdometerReading(
+                    vehicle_id=fast.id, read_on=day, km=km, source=ReadingSource.CUSTOMER
+                )
+            )
+        # Readings only: in no segment.
+        only = await add_vehicle(session, s, "ONLY-0105")
+        session.add(
+            OdometerReading(
+                vehicle_id=only.id, read_on=D(2025, 12, 1), km=500, source=ReadingSource.CUSTOMER
+            )
+        )
+        # A vehicle of this store serviced at another store: the visit does not count here, its
+        # odometer reading does. A vehicle of another store serviced here: the visit counts,
+        # its readings do not.
+        other = Store(code="other", name="Other", timezone="Asia/Taipei", market=Market.TAIWAN)
+        session.add(other)
+        await session.flush()
+        mine = await add_vehicle(session, s, "MIX-0106", visits=[(D(2025, 4, 1), 3_000)])
+        theirs = await add_vehicle(session, other.id, "MIX-0107", visits=[(D(2024, 1, 1), 100)])
+        for store, vehicle, day, km in [
+            (other.id, mine, D(2026, 2, 1), 9_000),
+            (s, theirs, D(2025, 11, 15), 8_000),
+        ]:
+            session.add(
+                ServiceVisit(
+                    store_id=store,
+                    vehicle_id=vehicle.id,
+                    visited_on=day,
+                    km=km,
+                    kind=VisitKind.MAINTENANCE,
+                )
+            )
+            session.add(
+                OdometerReading(
+                    vehicle_id=vehicle.id, read_on=day, km=km, source=ReadingSource.VISIT
+                )
+            )
+        # A spread of brands, paces and gaps, so that every month end differs.
+        brands = ["Toyota", "Audi", "Lexus", None]
+        for n in range(24):
+            first = D(2024, 3, 1) + dt.timedelta(days=23 * n)
+            gap = 40 + 17 * (n % 7)
+            visits = [
+                (first + dt.timedelta(days=gap * k), 1_000 + (25 + 30 * (n % 5)) * gap * k)
+                for k in range(1 + n % 4)
+            ]
+            await add_vehicle(session, s, f"SPR-{n:04d}", brand=brands[n % 4], visits=visits)
+    return store_id
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, D(2026, 3, 15), D(2025, 3, 1)])
+@pytest.mark.parametrize(
+    "rules",
+    [ReportRules(), ReportRules(lost_factor=0.8, loyal_visits=3)],
+    ids=["default", "strict"],
+)
+async def test_the_series_equals_the_segments_worked_out_day_by_day(
+    sessions: async_sessionmaker[AsyncSession],
+    store_config: StoreConfig,
+    as_of: dt.date,
+    rules: ReportRules,
+) -> None:
+    store_id = await seed_changing_base(sessions, store_config)
+    intervals = store_config.service_intervals
+    async with sessions() as session:
+        series = await segment_series(session, store_id, as_of, intervals, rules)
+        day_by_day = [
+            (day, (await segment_report(session, store_id, day, intervals, rules)).total)
+            for day in series_days(as_of)
+        ]
+    assert series == day_by_day
+    # Not a comparison of empty months: the figures move from one month end to the next.
+    assert len({counts for _, counts in series}) >= 6
+    assert all(counts.archived > 0 for _, counts in series)
