@@ -1,21 +1,33 @@
-"""Statutory inspections of private cars: the mainland and Taiwan cycles, as SQL arithmetic."""
+"""Statutory inspections of private cars: the mainland and Taiwan cycles, as SQL arithmetic.
 
+The care planner reminds owners before each inspection and the advisors' /due lists them; both
+take the dates from `vehicle_inspection_anchor` and `inspection_dates`.
+"""
+
+import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
+    Select,
+    Subquery,
     and_,
     case,
     extract,
+    func,
     literal,
     or_,
+    select,
+    true,
 )
 
-from bot.models import Market
-from bot.sql_dates import as_int
-from scheduler.plan_day import PlanDay, lead_profiles
+from bot.models import Market, Vehicle, VehicleUsage
+from bot.sql_dates import add_months, as_int
+from scheduler.plan_day import PlanDay, lead_profiles, table_of
 
 # Inspections are scheduled up to this age; older cars are rare enough to leave to the advisor.
 INSPECTION_MAX_YEARS = 40
@@ -105,7 +117,7 @@ def half_year_steps(day: PlanDay) -> range:
 
 
 def inspection_anchor(
-    day: PlanDay,
+    today: dt.date,
     *,
     market: ColumnElement[str],
     registration_date: ColumnElement[Any],
@@ -140,10 +152,72 @@ def inspection_anchor(
         ),
         else_=0,
     )
-    today = day.today
     months_registered = (
         (today.year * 12 + today.month)
         - (registered_year * 12 + as_int(extract("month", registration_date)))
         - case((as_int(extract("day", registration_date)) > today.day, 1), else_=0)
     )
     return variant, shift, (months_registered + shift) // 6
+
+
+def inspected_vehicle() -> ColumnElement[bool]:
+    """Private cars with a known registration date are inspected (DOMAIN.md)."""
+    return and_(Vehicle.usage == VehicleUsage.PRIVATE, Vehicle.registration_date.is_not(None))
+
+
+def vehicle_inspection_market(store_market: Market) -> ColumnElement[str]:
+    """Whose rules a car follows: its own market when set (a car from across the strait), or
+    the store's."""
+    return func.coalesce(Vehicle.inspection_market, store_market.value)
+
+
+def vehicle_inspection_anchor(
+    today: dt.date, store_market: Market
+) -> tuple[ColumnElement[str], ColumnElement[int], ColumnElement[int]]:
+    """inspection_anchor of each Vehicle row; NULLs for a car that is not inspected."""
+    anchor = inspection_anchor(
+        today,
+        market=vehicle_inspection_market(store_market),
+        registration_date=Vehicle.registration_date,
+        manufacture_year=Vehicle.manufacture_year,
+        leased=Vehicle.leased,
+    )
+    variant, shift, half_years = (case((inspected_vehicle(), part)) for part in anchor)
+    return variant, shift, half_years
+
+
+def half_years_around(days_back: int, days_ahead: int) -> range:
+    """Half-years, counted from today's, that can hold an inspection from `days_back` days
+    before today to `days_ahead` after; callers keep the dates inside.
+
+    Today's half-year falls on or before today and the next one on or after it, and they come
+    at least 178 days apart (six months, less up to three when the registration day is
+    missing from a month).
+    """
+    return range(-(days_back // 178), days_ahead // 178 + 2)
+
+
+def inspection_dates(
+    aged: Subquery | CTE, steps: Iterable[int], cycles: list[InspectionCycle]
+) -> Select:
+    """Every inspection of the `aged` vehicles in the half-years `steps` away from today's.
+
+    `aged` carries registration_date and inspection_anchor's parts as variant, shift and
+    half_years; the rows keep all its columns and add half_year, label_only and due_on (the
+    anchor plus the half-years, on the registration day of the month).
+    """
+    step_table = table_of([{"step": step} for step in steps], "inspection_steps")
+    half_year = aged.c.half_years + step_table.c.step
+    inspected, label_only = inspected_in(cycles, aged.c.variant, half_year)
+    occurrence_months = half_year * 6 - aged.c.shift
+    return (
+        select(
+            aged,
+            label_only.label("label_only"),
+            half_year.label("half_year"),
+            add_months(aged.c.registration_date, occurrence_months).label("due_on"),
+        )
+        .select_from(aged)
+        .join(step_table, true())
+        .where(inspected, occurrence_months >= 0)
+    )

@@ -28,7 +28,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
     union_all,
 )
 from sqlalchemy.orm import aliased
@@ -49,11 +48,11 @@ from bot.models import (
 )
 from bot.months import shift_months
 from bot.service_due import earlier_due, expected_interval_days, is_lost
-from bot.sql_dates import add_hours, add_months, as_int, days_between
+from bot.sql_dates import add_hours, as_int, days_between
 from bot.store_config import LeadTimes
 from scheduler import kinds
 from scheduler.audience import Audience, audience_customers
-from scheduler.inspections import half_year_steps, inspected_in, inspection_cycles
+from scheduler.inspections import half_year_steps, inspection_cycles, inspection_dates
 from scheduler.plan_day import (
     PlanDay,
     epoch,
@@ -62,7 +61,6 @@ from scheduler.plan_day import (
     outbox_row,
     profile_of,
     reachable,
-    table_of,
 )
 from scheduler.sql_json import payload
 from scheduler.vehicle_state import VEHICLE_STATE
@@ -302,30 +300,8 @@ def inspection(day: PlanDay) -> Select:
         .where(v.inspection_variant.is_not(None), *_consenting(lead.marketing))
         .subquery("inspection_aged")
     )
-    steps = table_of([{"step": step} for step in half_year_steps(day)], "inspection_steps")
-    half_year = aged.c.half_years + steps.c.step
-    inspected, label_only = inspected_in(
-        inspection_cycles(lead.mainland_half_yearly_after_years), aged.c.variant, half_year
-    )
-    occurrence_months = half_year * 6 - aged.c.shift
-    due = (
-        select(
-            aged.c.vehicle_id,
-            aged.c.customer_id,
-            aged.c.plate,
-            aged.c.brand,
-            aged.c.model,
-            aged.c.market,
-            aged.c.profile,
-            label_only.label("label_only"),
-            half_year.label("half_year"),
-            add_months(aged.c.registration_date, occurrence_months).label("due_on"),
-        )
-        .select_from(aged)
-        .join(steps, true())
-        .where(inspected, occurrence_months >= 0)
-        .subquery("inspection_due")
-    )
+    cycles = inspection_cycles(lead.mainland_half_yearly_after_years)
+    due = inspection_dates(aged, half_year_steps(day), cycles).subquery("inspection_due")
     return _due_series(
         day,
         kind=kinds.INSPECTION,

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    and_,
     case,
     func,
     literal,
@@ -31,11 +30,10 @@ from bot.models import (
     ServiceVisit,
     UTCDateTime,
     Vehicle,
-    VehicleUsage,
     VisitKind,
 )
 from bot.service_due import daily_km_per_vehicle, due_candidates, service_interval
-from scheduler.inspections import inspection_anchor
+from scheduler.inspections import vehicle_inspection_anchor, vehicle_inspection_market
 from scheduler.plan_day import PlanDay, reachable
 
 VEHICLE_STATE = Table(
@@ -113,14 +111,6 @@ def vehicle_state(day: PlanDay) -> Select:
     )
     basis_on = func.coalesce(visits.c.maintained_on, visits.c.last_visit_on)
     first = day.store.service_intervals.first_service
-    inspected = and_(Vehicle.usage == VehicleUsage.PRIVATE, Vehicle.registration_date.is_not(None))
-    anchor = inspection_anchor(
-        day,
-        market=func.coalesce(Vehicle.inspection_market, day.market.value),
-        registration_date=Vehicle.registration_date,
-        manufacture_year=Vehicle.manufacture_year,
-        leased=Vehicle.leased,
-    )
     return (
         select(
             Vehicle.id,
@@ -132,7 +122,7 @@ def vehicle_state(day: PlanDay) -> Select:
             Vehicle.registration_date,
             Vehicle.manufacture_year,
             Vehicle.leased,
-            func.coalesce(Vehicle.inspection_market, day.market.value),
+            vehicle_inspection_market(day.market),
             Vehicle.insurance_end_date,
             basis_on,
             visits.c.last_visit_on,
@@ -151,7 +141,7 @@ def vehicle_state(day: PlanDay) -> Select:
                     mileage.c.daily_km,
                 )
             ),
-            *(case((inspected, part)) for part in anchor),
+            *vehicle_inspection_anchor(day.today, day.market),
         )
         .join(Customer, Customer.id == Vehicle.customer_id)
         .outerjoin(visits, visits.c.vehicle_id == Vehicle.id)

@@ -1,8 +1,9 @@
-"""/due: who is due for maintenance or insurance in the coming days, worked by hand.
+"""/due: who is due for maintenance, insurance or an inspection in the coming days, worked by hand.
 
 Today is 2026-06-30; looking 30 days ahead and 30 back: due dates 2026-05-31..2026-07-30.
 Intervals from the store file: default 5,000 km / 6 months (first service the same), Toyota
-10,000 km / 12 months.
+10,000 km / 12 months. The store is in Taiwan (DOMAIN.md: private cars are inspected yearly
+from 5 years after manufacture, twice a year from 10; leased ones yearly from 3).
 """
 
 import datetime as dt
@@ -16,7 +17,9 @@ from bot.models import (
     AppointmentStatus,
     Customer,
     FleetTag,
+    Market,
     ServiceVisit,
+    VehicleUsage,
     VisitKind,
 )
 from bot.store_config import StoreConfig
@@ -88,7 +91,7 @@ async def test_due_list_names_who_is_due_for_what_soonest_first(
         await session.flush()
 
     async with sessions() as session:
-        items = await due_list(session, s, TODAY, 30, store_config.service_intervals)
+        items = await due_list(session, s, TODAY, 30, store_config)
 
     assert [(item.due_on, item.what, item.plate, item.by_km) for item in items] == [
         (D(2026, 6, 10), "maintenance", "LAT-0009", False),
@@ -100,3 +103,58 @@ async def test_due_list_names_who_is_due_for_what_soonest_first(
     assert items[0].vehicle_id == late.id and items[2].customer_id == taxi.customer_id
     assert items[4].vehicle_id == new.id
     assert items[2].customer_name == "TAX-0002"
+
+
+async def test_due_list_names_the_inspections_the_owners_are_reminded_of(
+    sessions: async_sessionmaker[AsyncSession], store_config: StoreConfig
+) -> None:
+    async with transaction(sessions) as session:
+        store = await sync_store(
+            session, store_config, timezone="Asia/Taipei", advisor_chat_id=None
+        )
+        s = store.id
+        # Six years old on 07-15: the yearly inspection. Four years old: none yet.
+        await add_vehicle(session, s, "TWN-0001", registered=D(2020, 7, 15))
+        await add_vehicle(session, s, "TWN-0002", registered=D(2022, 7, 10))
+        # Registered in 2022 but built in 2019: Taiwan counts from manufacture, so 7 years.
+        built = await add_vehicle(session, s, "TWN-0003", registered=D(2022, 7, 20))
+        built.manufacture_year = 2019
+        # Leased: yearly from 3 years, so 2026-06-05, overdue.
+        leased = await add_vehicle(session, s, "LSE-0004", registered=D(2023, 6, 5))
+        leased.leased = True
+        # Twelve years old: twice a year, 01-10 (long past) and 07-10.
+        await add_vehicle(session, s, "OLD-0005", registered=D(2014, 1, 10))
+        # Mainland rules for these two (the car's own market): year 2 needs only the label
+        # applied for online, year 6 an inspection on site.
+        label = await add_vehicle(session, s, "CHN-0006", registered=D(2024, 7, 1))
+        label.inspection_market = Market.MAINLAND
+        on_site = await add_vehicle(session, s, "CHN-0007", registered=D(2020, 6, 10))
+        on_site.inspection_market = Market.MAINLAND
+        # A taxi is not a private car; a booked car is in hand.
+        taxi = await add_vehicle(session, s, "TAX-0008", registered=D(2020, 7, 5))
+        taxi.usage = VehicleUsage.OPERATING
+        booked = await add_vehicle(session, s, "BKD-0009", registered=D(2020, 7, 8))
+        session.add(
+            Appointment(
+                store_id=s,
+                customer_id=booked.customer_id,
+                vehicle_id=booked.id,
+                service_type="maintenance",
+                slot_start=dt.datetime(2026, 7, 3, 2, 0, tzinfo=dt.UTC),
+                status=AppointmentStatus.CONFIRMED,
+            )
+        )
+        await session.flush()
+
+    async with sessions() as session:
+        items = await due_list(session, s, TODAY, 30, store_config)
+
+    assert [(item.due_on, item.plate, item.label_only) for item in items] == [
+        (D(2026, 6, 5), "LSE-0004", False),
+        (D(2026, 6, 10), "CHN-0007", False),
+        (D(2026, 7, 1), "CHN-0006", True),
+        (D(2026, 7, 10), "OLD-0005", False),
+        (D(2026, 7, 15), "TWN-0001", False),
+        (D(2026, 7, 20), "TWN-0003", False),
+    ]
+    assert {item.what for item in items} == {"inspection"}

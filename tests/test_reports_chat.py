@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from bot.db import transaction
 from bot.kpis import month_kpis
-from bot.models import AdvisorThread, Customer, LinkDirection, MessageLink, Vehicle
+from bot.models import AdvisorThread, Customer, LinkDirection, Market, MessageLink, Vehicle
+from bot.months import shift_months
 from bot.sandbox import Sandbox, StoredMessage, User
 from bot.store_config import StoreConfig
 from scheduler.monthly_report import post_monthly_report
@@ -55,6 +56,24 @@ async def insurance_ends_in(harness: Harness, user: User, days: int) -> None:
         vehicle.insurance_end_date = today + dt.timedelta(days=days)
 
 
+async def registered_to_be_inspected_in(
+    harness: Harness, user: User, days: int, years: int, market: Market | None = None
+) -> None:
+    """Make the owner's car `years` old in `days` days, under its own market when given."""
+    customer = await customer_row(harness, user)
+    anniversary = dt.datetime.now(TAIPEI).date() + dt.timedelta(days=days)
+    async with transaction(harness.sessions) as session:
+        vehicle = await session.scalar(select(Vehicle).where(Vehicle.customer_id == customer.id))
+        assert vehicle is not None
+        vehicle.registration_date = shift_months(anniversary, -12 * years)
+        vehicle.inspection_market = market
+
+
+def line_of(text: str, plate: str) -> str:
+    (line,) = [line for line in text.splitlines() if plate in line]
+    return line
+
+
 # --- the advisor group ----------------------------------------------------------------------------
 
 
@@ -87,9 +106,47 @@ async def test_due_lists_a_car_whose_insurance_ends_soon(chat: Harness) -> None:
     await insurance_ends_in(chat, far, 60)
     (reply,) = await in_advisor_group(chat, "/due")
     assert "DUE-5555" in (reply.text or "") and "+886912000111" in (reply.text or "")
-    assert "FAR-0001" not in (reply.text or "")
+    # Only its insurance line: from 2027 the car is also inspected every March.
+    assert not any(
+        "FAR-0001" in line and "保險到期" in line for line in (reply.text or "").splitlines()
+    )
     (wider,) = await in_advisor_group(chat, "/due 90")
     assert "FAR-0001" in (wider.text or "")
+
+
+@pytest.mark.parametrize(
+    ("locale", "inspection", "label"),
+    [
+        ("zh-Hant", "驗車", "申領檢驗標誌"),
+        ("zh-Hans", "年检", "申领检验标志"),
+        ("en", "inspection", "inspection label"),
+    ],
+)
+async def test_due_lists_inspections_in_the_store_language(
+    database_url: str,
+    sandbox: Sandbox,
+    store_config: StoreConfig,
+    locale: str,
+    inspection: str,
+    label: str,
+) -> None:
+    store = relay_store(store_config)
+    async with relay_harness(database_url, sandbox, store, carebot_default_locale=locale) as chat:
+        # A Taiwan car turning six (its yearly inspection), a car under mainland rules turning
+        # two (only the label), and a Taiwan car turning four (no inspection yet).
+        six = await signed_up_customer(chat, "Mei Lin", plate="SIX-0006")
+        await registered_to_be_inspected_in(chat, six, days=10, years=6)
+        two = await signed_up_customer(chat, "Wang Wei", plate="TWO-0002")
+        await registered_to_be_inspected_in(chat, two, days=5, years=2, market=Market.MAINLAND)
+        four = await signed_up_customer(chat, "Lee Ann", plate="FOU-0004")
+        await registered_to_be_inspected_in(chat, four, days=3, years=4)
+        (reply,) = await in_advisor_group(chat, "/due")
+    await sandbox.aclose()
+    assert sandbox.violations == []
+    text = reply.text or ""
+    assert inspection in line_of(text, "SIX-0006") and label not in line_of(text, "SIX-0006")
+    assert label in line_of(text, "TWO-0002")
+    assert "FOU-0004" not in text
 
 
 @pytest.mark.parametrize("words", ["/due soon", "/due 0", "/due 14 30", "/due -3", "/due 9999"])

@@ -81,7 +81,8 @@ def chart_png(carebot: Carebot, summary: StatsSummary) -> bytes:
 
 
 async def on_due(update: Update, context: CarebotContext) -> None:
-    """/due [days]: maintenance and insurance due in the next days (default 14), overdue first."""
+    """/due [days]: maintenance, insurance and inspections due in the next days (default 14),
+    overdue first."""
     message, carebot = update.effective_message, context.carebot
     if message is None or not from_advisor(message):
         return
@@ -92,9 +93,7 @@ async def on_due(update: Update, context: CarebotContext) -> None:
     tz = carebot.settings.timezone
     today = dt.datetime.now(tz).date()
     async with carebot.sessions() as session:
-        items = await due_list(
-            session, carebot.store_id, today, days, carebot.store.service_intervals
-        )
+        items = await due_list(session, carebot.store_id, today, days, carebot.store)
     await _reply(message, due_text(carebot, items, today, days))
 
 
@@ -131,6 +130,7 @@ def _due_line(carebot: Carebot, item: DueItem, today: dt.date) -> dict[str, obje
         "overdue": item.due_on < today,
         "what": item.what,
         "by_km": item.by_km,
+        "label_only": item.label_only,
         "name": item.customer_name or "",
         "phone": item.phone or "",
         "plate": item.plate or "",
