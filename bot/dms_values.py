@@ -20,6 +20,7 @@ _DATE = re.compile(
     r"^(\d{3,4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
 )
 _COMPACT_DATE = re.compile(r"^(\d{3,4})(\d{2})(\d{2})$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _YEAR = re.compile(r"^(\d{3,4})(?:[-/.年]\d{1,2}月?)?$")
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -126,11 +127,15 @@ def parse_date(cell: Any) -> dt.date | None:
     value = text(cell)
     if value is None:
         return None
-    value = unicodedata.normalize("NFKC", value)
-    match = _DATE.match(value) or _COMPACT_DATE.match(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)")
-    year, month, day = (int(part) for part in match.groups())
+    if _ISO_DATE.fullmatch(value):
+        # Most exports write YYYY-MM-DD, which needs neither folding nor the general pattern.
+        year, month, day = int(value[:4]), int(value[5:7]), int(value[8:])
+    else:
+        value = unicodedata.normalize("NFKC", value)
+        match = _DATE.match(value) or _COMPACT_DATE.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)")
+        year, month, day = (int(part) for part in match.groups())
     if year < 1000:
         year += _ROC_OFFSET
     try:

@@ -27,10 +27,14 @@ _TAIWAN = (
     (re.compile(r"^(\d{4})([A-Z]{2})$"), "{}-{}"),
 )
 _FOLDED_AWAY = re.compile(r"[\s\-·•.]")
+# Taiwan plates already spelt canonically (ABC-1234, AB-1234, 1234-AB), as most DMS cells are.
+_CANONICAL_TAIWAN = re.compile(r"[A-Z]{2,3}-[0-9]{4}|[0-9]{4}-[A-Z]{2}")
 
 
 def normalise_plate(text: str) -> str:
     """The canonical plate (京A12345, ABC-1234), or ValueError saying what is wrong."""
+    if _CANONICAL_TAIWAN.fullmatch(text):
+        return text
     raw = unicodedata.normalize("NFKC", str(text)).strip()
     plate = _FOLDED_AWAY.sub("", raw).upper().translate(_TRADITIONAL_FORMS)
     if not plate:
