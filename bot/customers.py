@@ -3,13 +3,13 @@
 import datetime as dt
 import logging
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.locales import Locale
-from bot.models import Customer
+from bot.models import AdvisorThread, Customer, CustomerNote, MessageLink, Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ async def link_phone(
     known.privacy_accepted_at = customer.privacy_accepted_at
     known.reachable, known.blocked_at = True, None
     await session.flush()
+    await _move_conversation(session, customer.id, known.id)
     # A Core delete: the ORM one would lazy-load the (empty) vehicles list, which async forbids.
     await session.execute(delete(Customer).where(Customer.id == customer.id))
     session.expunge(customer)
@@ -102,3 +103,27 @@ async def set_marketing_consent(
 async def set_locale(session: AsyncSession, customer: Customer, locale: Locale) -> None:
     customer.locale = locale
     await session.flush()
+
+
+async def _move_conversation(session: AsyncSession, from_id: int, to_id: int) -> None:
+    """What someone said to the advisors before signing up stays theirs once linked.
+
+    Their topic becomes the known customer's, unless that customer has one already (then the
+    earlier topic keeps the history and the known one carries on); queued posts, message links
+    and notes move along.
+    """
+    has_thread = await session.scalar(
+        select(AdvisorThread.id).where(AdvisorThread.customer_id == to_id)
+    )
+    if has_thread is None:
+        await session.execute(
+            update(AdvisorThread)
+            .where(AdvisorThread.customer_id == from_id)
+            .values(customer_id=to_id)
+        )
+    else:
+        await session.execute(delete(AdvisorThread).where(AdvisorThread.customer_id == from_id))
+    for table in (Outbox, MessageLink, CustomerNote):
+        await session.execute(
+            update(table).where(table.customer_id == from_id).values(customer_id=to_id)
+        )

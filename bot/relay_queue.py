@@ -41,6 +41,7 @@ class PostKind(enum.StrEnum):
     EDIT = "relay_edit"  # a customer edited a message that was already posted
     NOTICE = "relay_notice"  # the bot's own words about the customer, rendered already
     CARD = "relay_card"  # a fresh customer card (rendered when it goes)
+    TOPIC = "relay_topic"  # the topic's name, after the customer's name or plates changed
 
 
 # Rows that carry a customer's own message (they have its message_id).

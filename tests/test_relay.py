@@ -3,12 +3,14 @@
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot.models import CustomerNote, LinkDirection, MessageLink
+from bot.db import transaction
+from bot.models import Customer, CustomerNote, LinkDirection, MessageLink, Vehicle
 from bot.sandbox import Sandbox
 from bot.store_config import StoreConfig
 from tests.harness import Harness
+from tests.owner_steps import add_car, sign_up, tap
 from tests.relay_steps import (
     advisor_writes,
     customer_row,
@@ -293,3 +295,53 @@ async def test_a_nul_character_in_a_customers_text_is_dropped_and_the_rest_relay
     topic = (await thread_row(relay, mei)).topic_id
     assert topic is not None
     assert topic_messages(relay, relay.advisor_chat_id, topic)[-1].text == "brakes squeak"
+
+
+async def test_signing_up_as_a_known_customer_keeps_the_topic_and_names_it_after_them(
+    relay: Harness,
+) -> None:
+    carebot = relay.app.bot_data.carebot
+    async with transaction(relay.sessions) as session:
+        imported = Customer(
+            store_id=carebot.store_id, name="王小明", phone="+886912345678", locale="zh-Hant"
+        )
+        session.add(imported)
+        await session.flush()
+        session.add(Vehicle(store_id=carebot.store_id, customer_id=imported.id, plate="ABC-1234"))
+    visitor = relay.sandbox.add_user("Hao", language_code="en")
+    await relay.send(visitor, "/start")
+    await write(relay, visitor, "Is my car ready?")
+    [topic] = relay.sandbox.topics(relay.advisor_chat_id)
+    assert topic.name == "Hao"
+
+    await relay.share_contact(visitor, "+886 912 345 678")
+    await tap(relay, visitor, "No, only my bookings")
+    await relayed(relay)
+
+    [topic] = relay.sandbox.topics(relay.advisor_chat_id)
+    assert topic.name == "王小明 · ABC-1234"
+    card = topic_messages(relay, relay.advisor_chat_id, topic.thread_id)[-1]
+    assert "王小明" in card.text and "ABC-1234" in card.text and "尚未註冊" not in card.text
+    await write(relay, visitor, "Thanks")
+    assert topic_messages(relay, relay.advisor_chat_id, topic.thread_id)[-1].text == "Thanks"
+    await advisor_writes(relay, topic.thread_id, "Ready at five")
+    assert "Ready at five" in relay.sandbox.last_message(visitor.id).text
+    async with relay.sessions() as session:
+        assert (await thread_row(relay, visitor)).customer_id == imported.id
+        assert await session.scalar(select(func.count()).select_from(Customer)) == 1
+
+
+async def test_a_new_plate_renames_the_owners_topic(relay: Harness) -> None:
+    mei = relay.sandbox.add_user("Mei", language_code="en")
+    await sign_up(relay, mei)
+    await add_car(relay, mei, "ABC-1234", "Toyota", "RAV4")
+    await write(relay, mei, "Hello")
+    [topic] = relay.sandbox.topics(relay.advisor_chat_id)
+    assert topic.name == "Mei · ABC-1234"
+
+    await add_car(relay, mei, "XYZ-5678", "Toyota", "RAV4")
+    await relayed(relay)
+
+    [topic] = relay.sandbox.topics(relay.advisor_chat_id)
+    assert topic.name == "Mei · ABC-1234 · XYZ-5678"
+    assert "XYZ-5678" in topic_messages(relay, relay.advisor_chat_id, topic.thread_id)[-1].text

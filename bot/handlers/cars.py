@@ -3,6 +3,7 @@
 Flow `cars`, steps: list -> car (one car's actions); adding: plate -> brand -> model ->
 registration -> km; editing one field reuses the same steps with data `editing`; reading and
 reading_lower (a lower figure than the last is questioned, never stored silently); remove.
+A change of plates renames the owner's topic in the advisor group and posts a fresh card.
 """
 
 import datetime as dt
@@ -249,6 +250,7 @@ async def _typed_plate(turn: Turn, text: str) -> None:
         vehicle = await _flow_vehicle(turn, None)
         if vehicle is not None:
             await change_plate(turn.session, vehicle, plate)
+            await turn.refresh_advisor_topic()
             await _edited(turn, vehicle)
         return
     await turn.go("plate", plate=plate)
@@ -363,6 +365,7 @@ async def _save_new_car(turn: Turn, km: int) -> None:
         turn.notice(f"car_{refused.reason}", plate=data["plate"])
         await ask_plate(turn)
         return
+    await turn.refresh_advisor_topic()
     turn.say("car_saved", car=booking.car_name(vehicle), km=km)
     if data.get("then_book"):
         await booking.start_booking(turn, vehicle.id)
@@ -406,5 +409,7 @@ async def _remove(turn: Turn, vehicle: Vehicle) -> None:
         turn.notice("car_has_appointments", car=booking.car_name(vehicle))
         await show_car(turn, vehicle)
         return
+    await turn.refresh_advisor_topic()
     await turn.end()
     turn.say("car_removed", car=booking.car_name(vehicle))
+

@@ -112,6 +112,8 @@ async def on_message(turn: Turn, message: Message) -> None:
 async def _signed_up(turn: Turn, phone: str) -> None:
     before = turn.customer.id
     turn.customer = await link_phone(turn.session, turn.customer, phone=phone, now=turn.now)
+    # Someone who wrote to the advisors before signing up: their topic shows who they are now.
+    await turn.refresh_advisor_topic()
     turn.say(
         "signup_done",
         keyboard=menu.main_menu(turn),

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -451,6 +452,8 @@ class RelaySender:
             post = QueuedPost(
                 post.ids, post.customer_id, thread.chat_id, post.kind, post.payloads, post.attempts
             )
+        if post.kind is PostKind.TOPIC:
+            return await self._rename_topic(thread, customer, plates)
         place = await self._place(
             thread,
             customer,
@@ -527,6 +530,43 @@ class RelaySender:
             except TelegramError as error:
                 logger.warning("could not delete the spare topic: %s", error)
         return current
+
+    async def _rename_topic(
+        self, thread: AdvisorThread, customer: Customer, plates: list[str]
+    ) -> Posted:
+        """Name the topic after the customer's name and plates now; no topic, nothing to do."""
+        topic_id = thread.topic_id
+        if topic_id is None or not await self._is_forum(thread.chat_id):
+            return Posted(main_id=None)
+        name = topic_name(customer.id, customer.name, plates)
+        try:
+            await self._posting(
+                thread.chat_id,
+                1,
+                None,
+                lambda: self.bot.edit_forum_topic(thread.chat_id, topic_id, name=name),
+            )
+        except BadRequest as error:
+            if "not_modified" not in error.message.lower():
+                raise
+        return Posted(main_id=None)
+
+    async def queue_topic_name(self, session: AsyncSession, customer_id: int) -> int | None:
+        """In the caller's transaction: rename the customer's topic, if they have one."""
+        thread = await thread_of(session, customer_id)
+        if thread is None or thread.topic_id is None:
+            return None
+        await enqueue(
+            session,
+            store_id=self.carebot.store_id,
+            customer_id=customer_id,
+            chat_id=thread.chat_id,
+            kind=PostKind.TOPIC,
+            payload={},
+            key=notice_key(),
+            due_at=utc_now(),
+        )
+        return thread.chat_id
 
     async def _is_forum(self, chat_id: int) -> bool:
         known = self._forum.get(chat_id)

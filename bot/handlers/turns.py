@@ -140,6 +140,23 @@ class Turn:
             text, callback_data=pack(self.flow.name, action, self.flow.version, *args)
         )
 
+    # --- the advisors' side ---------------------------------------------------------------------
+
+    async def refresh_advisor_topic(self) -> None:
+        """The owner's name, plates or sign-up changed: their topic gets its new name and a
+        fresh card (when they have a topic)."""
+        relay = self.carebot.relay
+        if relay is None:
+            return
+        if await relay.queue_topic_name(self.session, self.customer.id) is None:
+            return
+        customer_id = self.customer.id
+
+        async def fresh_card(bot: Bot) -> None:
+            await relay.queue_card(customer_id)
+
+        self.after_commit.append(fresh_card)
+
     # --- flow ----------------------------------------------------------------------------------
 
     async def begin(self, name: str, step: str, **data: Any) -> None:
