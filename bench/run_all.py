@@ -6,8 +6,9 @@ By default each benchmark runs at a size that finishes in minutes on a small mac
 uses each script's own defaults (the sizes its docstring names: 1M rows, 3,000 messages...).
 PostgreSQL runs when --postgres or CAREBOT_TEST_POSTGRES_URL names a server a superuser can
 create databases on: benchmarks that need an empty database get a fresh one, dropped after.
-Each benchmark's printed figures go verbatim into BENCHMARKS.md between the FIGURES markers,
-with the command that made them, the machine, and the wall time; the rest of the file is kept.
+Each benchmark's printed figures go verbatim into BENCHMARKS.md between the FIGURES markers
+(--full: the FULL FIGURES markers, so both kinds of run stay side by side), with the command that
+made them, the machine, and the wall time; the rest of the file is kept.
 """
 
 import argparse
@@ -31,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "BENCHMARKS.md"
 BEGIN = "<!-- FIGURES BEGIN (bench/run_all.py rewrites this section) -->"
 END = "<!-- FIGURES END -->"
+# Full-size runs (--full) have a section of their own, so a quick run keeps their figures.
+FULL_BEGIN = "<!-- FULL FIGURES BEGIN (bench/run_all.py --full rewrites this section) -->"
+FULL_END = "<!-- FULL FIGURES END -->"
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,13 @@ def machine(postgres: str | None) -> list[str]:
     ]
 
 
-def figures_section(results: list[tuple[Bench, list[str], str, float]], header: list[str]) -> str:
-    parts = [BEGIN, "", *header, ""]
+def figures_section(
+    results: list[tuple[Bench, list[str], str, float]],
+    header: list[str],
+    markers: tuple[str, str] = (BEGIN, END),
+) -> str:
+    begin, end = markers
+    parts = [begin, "", *header, ""]
     for bench, lines, command, seconds in results:
         parts += [
             f"### {bench.script}",
@@ -162,15 +171,16 @@ def figures_section(results: list[tuple[Bench, list[str], str, float]], header: 
             "```",
             "",
         ]
-    parts.append(END)
+    parts.append(end)
     return "\n".join(parts)
 
 
-def rewrite(section: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Benchmarks\n\n{END}\n"
-    if BEGIN in current and END in current:
-        before, rest = current.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
+def rewrite(section: str, markers: tuple[str, str] = (BEGIN, END)) -> None:
+    begin, end = markers
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    if begin in current and end in current:
+        before, rest = current.split(begin, 1)
+        after = rest.split(end, 1)[1]
     else:
         before, after = current.rstrip() + "\n\n", "\n"
     DOC.write_text(before + section + after, encoding="utf-8")
@@ -191,17 +201,25 @@ def main() -> int:
         print("\n".join(lines), flush=True)
         results.append((bench, lines, command, seconds))
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    size = "full sizes (--full)" if args.full else "quick sizes (the default)"
+    size = "full sizes" if args.full else "quick sizes (the default)"
+    command = " ".join(
+        [
+            "bench/run_all.py",
+            *(["--full"] if args.full else []),
+            *(["--only", args.only] if args.only else []),
+        ]
+    )
     header = [
-        f"Run {when}, {size}, by `.venv/bin/python bench/run_all.py`.",
+        f"Run {when}, {size}, by `.venv/bin/python {command}`.",
         "",
         *machine(args.postgres),
     ]
-    section = figures_section(results, header)
+    markers = (FULL_BEGIN, FULL_END) if args.full else (BEGIN, END)
+    section = figures_section(results, header, markers)
     if args.dry_run:
         print(section)
     else:
-        rewrite(section)
+        rewrite(section, markers)
         print(f"figures written to {DOC}")
     return 0 if all("(exited with" not in " ".join(r[1]) for r in results) else 1
 

@@ -23,3 +23,4 @@ def test_every_benchmark_is_documented_and_run_by_run_all() -> None:
         assert f"`bench/{script}" in doc, f"{script} is not in BENCHMARKS.md"
     assert sorted(bench.script for bench in run_all.BENCHES) == SCRIPTS
     assert run_all.BEGIN in doc and run_all.END in doc
+    assert run_all.FULL_BEGIN in doc and run_all.FULL_END in doc
