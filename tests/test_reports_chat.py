@@ -1,6 +1,7 @@
 """Reports and privacy in the chat: /stats, /due and the monthly report in the advisor group only;
 /privacy, /mydata and /forget for owners. The real application, the sandbox, both engines."""
 
+import csv
 import datetime as dt
 import io
 import json
@@ -155,14 +156,24 @@ async def test_due_with_a_bad_argument_answers_the_usage(chat: Harness, words: s
     assert "/due" in (reply.text or "") and "366" in (reply.text or "")
 
 
-async def test_a_long_due_list_is_cut_to_one_message_with_how_many_more(chat: Harness) -> None:
+async def test_a_long_due_list_is_cut_to_one_message_and_comes_whole_as_a_csv_file(
+    chat: Harness,
+) -> None:
     for n in range(45):
         owner = await signed_up_customer(chat, f"Owner{n} " + "W" * 60, plate=f"LONG-{n:04d}")
         await insurance_ends_in(chat, owner, 3)
-    (reply,) = await in_advisor_group(chat, "/due")
+    reply, document = await in_advisor_group(chat, "/due")
     text = reply.text or ""
     assert len(text) <= 4096
     assert text.count("LONG-") < 45 and "還有" in text
+    # The whole list, in the advisors' language, opens in a spreadsheet.
+    assert document.media["document"]["file_name"].endswith(".csv")
+    rows = list(csv.reader(io.StringIO(file_bytes(chat, document).decode("utf-8-sig"))))
+    assert f"共 {len(rows) - 1} 筆" in (document.caption or "")
+    assert rows[0] == ["到期日", "已逾期", "項目", "姓名", "電話", "車牌", "車型"]
+    assert sorted(row[5] for row in rows[1:] if row[2] == "保險到期") == [
+        f"LONG-{n:04d}" for n in range(45)
+    ]
 
 
 async def test_the_monthly_report_is_posted_once_on_the_first_of_the_month(chat: Harness) -> None:

@@ -1,4 +1,5 @@
-"""The advisors' numbers: /stats (a short summary and a chart) and /due [days] (who is due).
+"""The advisors' numbers: /stats (a short summary and a chart) and /due [days] (who is due,
+with the whole list as a CSV file when it is longer than a message).
 
 Both answer only in the store's own advisor groups: bot/app.py registers them with the
 advisor-chat filter, so anywhere else they are unknown commands and get no answer. Advisors read
@@ -6,10 +7,13 @@ the store's default language.
 """
 
 import asyncio
+import csv
 import datetime as dt
+import io
 import logging
 
-from telegram import Message, Update
+from telegram import InputFile, Message, Update
+from telegram.constants import ParseMode
 
 from bot.context import Carebot, CarebotContext
 from bot.due import DueItem, due_list
@@ -94,7 +98,16 @@ async def on_due(update: Update, context: CarebotContext) -> None:
     today = dt.datetime.now(tz).date()
     async with carebot.sessions() as session:
         items = await due_list(session, carebot.store_id, today, days, carebot.store)
-    await _reply(message, due_text(carebot, items, today, days))
+    text, shown = due_text(carebot, items, today, days)
+    await _reply(message, text)
+    if shown < len(items):
+        # More than a message holds: the whole list goes as a file, for phoning round.
+        await message.reply_document(
+            InputFile(due_csv(carebot, items, today), filename=f"due-{today}-{days}d.csv"),
+            caption=advisor_text(carebot, "stats_due_csv_caption", total=len(items)),
+            parse_mode=ParseMode.HTML,
+            do_quote=True,
+        )
 
 
 def due_days(args: list[str]) -> int | None:
@@ -107,8 +120,9 @@ def due_days(args: list[str]) -> int | None:
     return days if 1 <= days <= MAX_DUE_DAYS else None
 
 
-def due_text(carebot: Carebot, items: list[DueItem], today: dt.date, days: int) -> str:
-    """The list, cut so that it fits one Telegram message, with how many more there are."""
+def due_text(carebot: Carebot, items: list[DueItem], today: dt.date, days: int) -> tuple[str, int]:
+    """The list cut to fit one Telegram message, with how many more there are; and how many
+    it shows."""
     shown = min(len(items), DUE_LINES)
     while True:
         text = advisor_text(
@@ -120,21 +134,54 @@ def due_text(carebot: Carebot, items: list[DueItem], today: dt.date, days: int) 
             items=[_due_line(carebot, item, today) for item in items[:shown]],
         )
         if len(text) <= TEXT_LIMIT or shown == 0:
-            return text
+            return text, shown
         shown = max(0, shown - 5)
+
+
+def due_csv(carebot: Carebot, items: list[DueItem], today: dt.date) -> bytes:
+    """Every item as CSV, in the advisors' language (Excel opens it thanks to the BOM)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = ("due_on", "overdue", "what", "name", "phone", "plate", "car")
+    writer.writerow(advisor_label(carebot, f"due_csv_{column}") for column in columns)
+    yes = advisor_label(carebot, "due_csv_yes")
+    for item in items:
+        writer.writerow(
+            [
+                item.due_on.isoformat(),
+                yes if item.due_on < today else "",
+                _what(carebot, item),
+                item.customer_name or "",
+                item.phone or "",
+                item.plate or "",
+                _car(item),
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _what(carebot: Carebot, item: DueItem) -> str:
+    key = item.what
+    if item.what == "maintenance" and item.by_km:
+        key = "maintenance_km"
+    elif item.what == "inspection" and item.label_only:
+        key = "inspection_label"
+    return advisor_label(carebot, f"due_what_{key}")
+
+
+def _car(item: DueItem) -> str:
+    return " ".join(part for part in (item.brand, item.model) if part)
 
 
 def _due_line(carebot: Carebot, item: DueItem, today: dt.date) -> dict[str, object]:
     return {
         "day": advisor_label(carebot, "format_day", d=item.due_on),
         "overdue": item.due_on < today,
-        "what": item.what,
-        "by_km": item.by_km,
-        "label_only": item.label_only,
+        "what": _what(carebot, item),
         "name": item.customer_name or "",
         "phone": item.phone or "",
         "plate": item.plate or "",
-        "car": " ".join(part for part in (item.brand, item.model) if part),
+        "car": _car(item),
     }
 
 
