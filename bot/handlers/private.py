@@ -1,8 +1,9 @@
 """The private-chat router: an owner's commands, inline buttons and messages.
 
 A message (text, photo or contact) is decided in this order:
-1. someone not signed up yet is in sign-up: a contact is their sign-up, anything else goes on to
-   the advisors (they may ask a person before they share a number), with a word the first time;
+1. someone not signed up yet is in sign-up: a contact, a typed number or a menu label is taken
+   as signing up, anything else goes on to the advisors (they may ask a person before they share
+   a number), with a word the first time;
 2. a main-menu label opens its section, leaving any flow (the menu is always on screen, and
    pressing it means "take me there", even in the middle of a step that expects text);
 3. an active flow's current step gets it (AREAS maps flow names to their modules);
