@@ -264,18 +264,23 @@ class Deliverer:
     async def _finish(self, row: Claimed, **values: Any) -> None:
         """Record the outcome and give up the lease, if the lease is still ours."""
         async with transaction(self.sessions) as session:
-            result = await session.execute(
-                update(Outbox)
-                .where(Outbox.id == row.id, Outbox.lease_owner == self.owner)
-                .values(lease_owner=None, lease_expires_at=None, **values)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                logger.warning("outbox %s: lease lost before the result was recorded", row.id)
+            await self._record(session, row, **values)
+
+    async def _record(self, session: AsyncSession, row: Claimed, **values: Any) -> None:
+        result = await session.execute(
+            update(Outbox)
+            .where(Outbox.id == row.id, Outbox.lease_owner == self.owner)
+            .values(lease_owner=None, lease_expires_at=None, **values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            logger.warning("outbox %s: lease lost before the result was recorded", row.id)
 
     async def _blocked(self, row: Claimed, reason: str) -> None:
         now = self.clock()
-        await self._finish(row, status=OutboxStatus.BLOCKED, error=f"403: {reason}")
+        # One transaction: a claim running meanwhile must not see the row done while the
+        # customer still looks reachable, or it would send them the next message.
         async with transaction(self.sessions) as session:
+            await self._record(session, row, status=OutboxStatus.BLOCKED, error=f"403: {reason}")
             await session.execute(
                 update(Customer)
                 .where(Customer.id == row.customer_id, Customer.reachable.is_(True))
