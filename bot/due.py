@@ -9,7 +9,7 @@ has it in hand. Forgotten customers and removed cars are never listed.
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import (
     Date,
@@ -212,21 +212,7 @@ async def _maintenance(
     rows = await session.execute(
         select(inner).where(inner.c.due_on >= earliest, inner.c.due_on <= latest)
     )
-    return [
-        DueItem(
-            due_on=_as_date(row.due_on),
-            what="maintenance",
-            customer_id=row.customer_id,
-            customer_name=row.customer_name,
-            phone=row.phone,
-            vehicle_id=row.vehicle_id,
-            plate=row.plate,
-            brand=row.brand,
-            model=row.model,
-            by_km=bool(row.by_km),
-        )
-        for row in rows.all()
-    ]
+    return [_item(row, "maintenance", by_km=bool(row.by_km)) for row in rows.all()]
 
 
 async def _inspections(
@@ -264,21 +250,23 @@ async def _inspections(
     dates = inspection_dates(aged, steps, cycles).subquery("inspections")
     # BETWEEN works the date out once; two comparisons would work it out twice on SQLite.
     rows = await session.execute(select(dates).where(dates.c.due_on.between(earliest, latest)))
-    return [
-        DueItem(
-            due_on=_as_date(row.due_on),
-            what="inspection",
-            customer_id=row.customer_id,
-            customer_name=row.customer_name,
-            phone=row.phone,
-            vehicle_id=row.vehicle_id,
-            plate=row.plate,
-            brand=row.brand,
-            model=row.model,
-            label_only=bool(row.label_only),
-        )
-        for row in rows.all()
-    ]
+    return [_item(row, "inspection", label_only=bool(row.label_only)) for row in rows.all()]
+
+
+def _item(row: Any, what: DueWhat, **flags: bool) -> DueItem:
+    """A due item from a row with the vehicle's and customer's columns and its due_on."""
+    return DueItem(
+        due_on=_as_date(row.due_on),
+        what=what,
+        customer_id=row.customer_id,
+        customer_name=row.customer_name,
+        phone=row.phone,
+        vehicle_id=row.vehicle_id,
+        plate=row.plate,
+        brand=row.brand,
+        model=row.model,
+        **flags,
+    )
 
 
 def _as_date(value: object) -> dt.date:
