@@ -194,11 +194,10 @@ async def test_one_customer_gets_at_most_one_message_per_chat_interval(
 # --- consent and courtesy -----------------------------------------------------------------------
 
 
-async def test_marketing_waits_for_the_messaging_hours_service_messages_do_not(
-    sessions: Sessions, store_config: StoreConfig, sandbox: Sandbox
-) -> None:
-    store_id = await make_store(sessions, store_config)
-    evening = dt.datetime(2026, 5, 6, 21, 30, tzinfo=TAIPEI)
+async def _offer_and_service(
+    sessions: Sessions, store_id: int, sandbox: Sandbox, due: dt.datetime
+) -> User:
+    """An owner with a marketing message ("offer") and a service one ("service") due."""
     async with transaction(sessions) as session:
         customer, user = await owner(session, store_id, sandbox)
         queue(
@@ -208,9 +207,18 @@ async def test_marketing_waits_for_the_messaging_hours_service_messages_do_not(
             marketing=True,
             template="care_birthday",
             payload={"customer_id": customer.id},
-            due=evening,
+            due=due,
         )
-        queue(session, customer, "service", due=evening)
+        queue(session, customer, "service", due=due)
+    return user
+
+
+async def test_marketing_waits_for_the_messaging_hours_service_messages_do_not(
+    sessions: Sessions, store_config: StoreConfig, sandbox: Sandbox
+) -> None:
+    store_id = await make_store(sessions, store_config)
+    evening = dt.datetime(2026, 5, 6, 21, 30, tzinfo=TAIPEI)
+    user = await _offer_and_service(sessions, store_id, sandbox, evening)
     clock = ShiftedClock(evening)
     await deliverer(sessions, sandbox, store_config, store_id, clock).drain()
     found = await rows(sessions)
@@ -231,18 +239,7 @@ async def test_marketing_waits_for_a_day_the_store_is_open_service_messages_do_n
     # The example store is closed on Sundays.
     store_id = await make_store(sessions, store_config)
     sunday = dt.datetime(2026, 5, 10, 10, 0, tzinfo=TAIPEI)
-    async with transaction(sessions) as session:
-        customer, user = await owner(session, store_id, sandbox)
-        queue(
-            session,
-            customer,
-            "offer",
-            marketing=True,
-            template="care_birthday",
-            payload={"customer_id": customer.id},
-            due=sunday,
-        )
-        queue(session, customer, "service", due=sunday)
+    user = await _offer_and_service(sessions, store_id, sandbox, sunday)
     clock = ShiftedClock(sunday)
     await deliverer(sessions, sandbox, store_config, store_id, clock).drain()
     found = await rows(sessions)
